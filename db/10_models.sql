@@ -1,0 +1,275 @@
+-- Model versions: registration, validation, immutability, per-tenant activation.
+--
+-- A model version is an immutable (kind, params). Params (jsonb):
+--   every kind:      lookback (interval text, default '30 days'),
+--                    fallback_channel (channel code, default 'unattributed')
+--   time_decay:      half_life (interval text, default '7 days')
+--   position_based:  first, last (numbers, default 0.4 each)
+--   fixed_split:     channels (array of channel codes, required),
+--                    weights (array of numbers summing to 1, optional)
+
+-- Raise 22023 unless a jsonb value is an interval text > 0.
+create or replace function apportion.param_interval(p_params jsonb, p_key text, p_default interval)
+returns interval
+language plpgsql immutable
+as $$
+declare
+  v jsonb := p_params -> p_key;
+  v_interval interval;
+begin
+  if v is null then
+    return p_default;
+  end if;
+  if jsonb_typeof(v) <> 'string' then
+    raise exception 'model params: % must be an interval as text, like "30 days" (got %)', p_key, v
+      using errcode = '22023';
+  end if;
+  begin
+    v_interval := (v #>> '{}')::interval;
+  exception when others then
+    raise exception 'model params: % must be an interval as text, like "30 days" (got %)', p_key, v
+      using errcode = '22023';
+  end;
+  if v_interval <= interval '0' then
+    raise exception 'model params: % must be positive (got %)', p_key, v using errcode = '22023';
+  end if;
+  return v_interval;
+end
+$$;
+
+-- Raise 22023 unless a jsonb value is a number in [0, 1].
+create or replace function apportion.param_share(p_params jsonb, p_key text, p_default numeric)
+returns numeric
+language plpgsql immutable
+as $$
+declare
+  v jsonb := p_params -> p_key;
+begin
+  if v is null then
+    return p_default;
+  end if;
+  if jsonb_typeof(v) <> 'number' or (v::text)::numeric < 0 or (v::text)::numeric > 1 then
+    raise exception 'model params: % must be a number between 0 and 1 (got %)', p_key, v using errcode = '22023';
+  end if;
+  return (v::text)::numeric;
+end
+$$;
+
+-- A model's params with defaults applied, validated. Raises 22023 naming
+-- the field and the rule on any invalid input.
+create or replace function apportion.resolve_model_params(p_kind text, p_params jsonb)
+returns table (
+  lookback interval,
+  fallback_channel text,
+  half_life_seconds numeric,
+  first_share numeric,
+  last_share numeric,
+  split_channels text[],
+  split_weights numeric[]
+)
+language plpgsql immutable
+as $$
+declare
+  v_allowed text[] := array['lookback', 'fallback_channel'];
+  v_key text;
+  v_channels jsonb;
+  v_weights jsonb;
+  v_code text;
+begin
+  if p_kind is null or p_kind not in ('last_touch', 'last_non_direct', 'first_touch', 'linear',
+                                      'time_decay', 'position_based', 'fixed_split') then
+    raise exception 'model kind % is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split', coalesce(quote_literal(p_kind), 'null')
+      using errcode = '22023';
+  end if;
+  if p_params is null or jsonb_typeof(p_params) <> 'object' then
+    raise exception 'model params must be a json object (got %)', coalesce(p_params::text, 'null') using errcode = '22023';
+  end if;
+
+  v_allowed := v_allowed || case p_kind
+    when 'time_decay' then array['half_life']
+    when 'position_based' then array['first', 'last']
+    when 'fixed_split' then array['channels', 'weights']
+    else array[]::text[] end;
+  for v_key in select jsonb_object_keys(p_params) loop
+    if not v_key = any (v_allowed) then
+      raise exception 'model params: % is not a parameter of kind % (allowed: %)', v_key, p_kind, array_to_string(v_allowed, ', ')
+        using errcode = '22023';
+    end if;
+  end loop;
+
+  lookback := apportion.param_interval(p_params, 'lookback', interval '30 days');
+  fallback_channel := coalesce(p_params ->> 'fallback_channel', 'unattributed');
+  if jsonb_typeof(p_params -> 'fallback_channel') is distinct from 'string' and p_params ? 'fallback_channel'
+     or fallback_channel !~ '^[a-z][a-z0-9_]{0,62}$' then
+    raise exception 'model params: fallback_channel must be a channel code (got %)', p_params -> 'fallback_channel'
+      using errcode = '22023';
+  end if;
+
+  if p_kind = 'time_decay' then
+    half_life_seconds := extract(epoch from apportion.param_interval(p_params, 'half_life', interval '7 days'));
+  end if;
+
+  if p_kind = 'position_based' then
+    first_share := apportion.param_share(p_params, 'first', 0.4);
+    last_share := apportion.param_share(p_params, 'last', 0.4);
+    if first_share + last_share > 1 then
+      raise exception 'model params: first + last must not exceed 1 (got % + % = %)', first_share, last_share, first_share + last_share
+        using errcode = '22023';
+    end if;
+  end if;
+
+  if p_kind = 'fixed_split' then
+    v_channels := p_params -> 'channels';
+    if v_channels is null or jsonb_typeof(v_channels) <> 'array' or jsonb_array_length(v_channels) = 0 then
+      raise exception 'model params: fixed_split needs channels, a non-empty array of channel codes' using errcode = '22023';
+    end if;
+    for v_code in select value #>> '{}' from jsonb_array_elements(v_channels) loop
+      if v_code is null or v_code !~ '^[a-z][a-z0-9_]{0,62}$' then
+        raise exception 'model params: channels must hold channel codes (got %)', v_channels using errcode = '22023';
+      end if;
+    end loop;
+    select array_agg(value #>> '{}' order by ordinality) into split_channels
+      from jsonb_array_elements(v_channels) with ordinality;
+    if (select count(distinct c) from unnest(split_channels) c) <> cardinality(split_channels) then
+      raise exception 'model params: channels must not repeat a channel (got %)', v_channels using errcode = '22023';
+    end if;
+    v_weights := p_params -> 'weights';
+    if v_weights is null then
+      -- Equal shares: exact fractions are kept by the engine (weight = 1/n).
+      split_weights := null;
+    else
+      if jsonb_typeof(v_weights) <> 'array' or jsonb_array_length(v_weights) <> cardinality(split_channels) then
+        raise exception 'model params: weights must be an array with one number per channel (% channels, got %)', cardinality(split_channels), v_weights
+          using errcode = '22023';
+      end if;
+      if exists (select from jsonb_array_elements(v_weights) w where jsonb_typeof(w) <> 'number' or (w::text)::numeric < 0) then
+        raise exception 'model params: weights must be non-negative numbers (got %)', v_weights using errcode = '22023';
+      end if;
+      select array_agg((value::text)::numeric order by ordinality) into split_weights
+        from jsonb_array_elements(v_weights) with ordinality;
+      if (select sum(w) from unnest(split_weights) w) <> 1 then
+        raise exception 'model params: weights must sum to exactly 1 (got %, sum %)', v_weights, (select sum(w) from unnest(split_weights) w)
+          using errcode = '22023';
+      end if;
+    end if;
+  end if;
+  return next;
+end
+$$;
+
+-- Admin: register a model version. The same definition again is a no-op; a
+-- different definition under an existing version is an error.
+create or replace function apportion.register_model(p_model_version text, p_kind text, p_params jsonb default '{}')
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_existing apportion.attribution_models;
+  v_params record;
+  v_unknown text[];
+begin
+  if p_model_version is null or p_model_version !~ '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$' then
+    raise exception 'register_model: model_version must be 1-64 characters of letters, digits and ._+- starting with a letter or digit (got %)', coalesce(quote_literal(p_model_version), 'null')
+      using errcode = '22023';
+  end if;
+  select * into v_params from apportion.resolve_model_params(p_kind, coalesce(p_params, 'null'::jsonb));
+
+  -- Channels must be known: in the default taxonomy or some tenant's.
+  select array_agg(c) into v_unknown
+    from unnest(array[v_params.fallback_channel] || coalesce(v_params.split_channels, array[]::text[])) c
+   where not exists (select from apportion.default_channels() d where d.code = c)
+     and not exists (select from apportion.channels ch where ch.code = c);
+  if v_unknown is not null then
+    raise exception 'register_model: unknown channel(s) %: not in the default taxonomy nor any tenant''s', array_to_string(v_unknown, ', ')
+      using errcode = '22023';
+  end if;
+
+  select * into v_existing from apportion.attribution_models where model_version = p_model_version for update;
+  if found then
+    if v_existing.kind = p_kind and v_existing.params = p_params then
+      return;
+    end if;
+    raise exception 'register_model: model version % is already registered as % %; a model version is immutable, register a new version instead',
+      p_model_version, v_existing.kind, v_existing.params using errcode = '23505';
+  end if;
+  insert into apportion.attribution_models (model_version, kind, params) values (p_model_version, p_kind, p_params);
+end
+$$;
+
+-- Model versions never change once registered.
+create or replace function apportion.forbid_model_change()
+returns trigger
+language plpgsql
+as $$
+begin
+  if new.kind is distinct from old.kind or new.params is distinct from old.params
+     or new.model_version is distinct from old.model_version then
+    raise exception 'model version % is immutable: register a new version instead of changing it', old.model_version
+      using errcode = '23514';
+  end if;
+  return new;
+end
+$$;
+
+create or replace trigger attribution_models_immutable
+  before update on apportion.attribution_models
+  for each row execute function apportion.forbid_model_change();
+
+-- Raise 22023 unless the model version is registered.
+create or replace function apportion.require_model(p_model_version text)
+returns apportion.attribution_models
+language plpgsql stable
+as $$
+declare
+  v_model apportion.attribution_models;
+begin
+  select * into v_model from apportion.attribution_models where model_version = p_model_version;
+  if not found then
+    raise exception 'model version % is not registered', coalesce(quote_literal(p_model_version), 'null')
+      using errcode = '22023';
+  end if;
+  return v_model;
+end
+$$;
+
+-- Current tenant: compute this model automatically for new events.
+create or replace function apportion.activate_model(p_model_version text)
+returns void
+language plpgsql
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  insert into apportion.tenant_models (tenant_id, model_version)
+  values (v_tenant, p_model_version)
+  on conflict do nothing;
+end
+$$;
+
+-- Current tenant: stop computing this model automatically.
+create or replace function apportion.deactivate_model(p_model_version text)
+returns void
+language plpgsql
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  delete from apportion.tenant_models
+   where tenant_id = v_tenant and model_version = p_model_version;
+end
+$$;
+
+revoke all on function
+  apportion.param_interval(jsonb, text, interval), apportion.param_share(jsonb, text, numeric),
+  apportion.resolve_model_params(text, jsonb), apportion.register_model(text, text, jsonb),
+  apportion.forbid_model_change(), apportion.require_model(text),
+  apportion.activate_model(text), apportion.deactivate_model(text)
+from public;
+grant execute on function
+  apportion.param_interval(jsonb, text, interval), apportion.param_share(jsonb, text, numeric),
+  apportion.resolve_model_params(text, jsonb), apportion.require_model(text)
+to apportion_ingest, apportion_worker, apportion_reader;
+grant execute on function apportion.activate_model(text), apportion.deactivate_model(text) to apportion_ingest;

@@ -1,0 +1,271 @@
+-- The attribution engine: split each conversion's revenue across channels.
+--
+-- Exact integer cents (attribution.md): every channel c of an event gets a
+-- weight numerator W_c (an exact decimal) over the event's denominator
+-- D = sum(W_c). Its exact share is revenue * W_c / D; it first gets
+-- floor(revenue * W_c / D), computed with exact numeric div()/mod(), and the
+-- cents left over go one each to the largest remainders mod(revenue * W_c, D),
+-- ties broken by md5(event_id || ':' || channel) ascending (largest
+-- remainder / Hamilton method). No float anywhere, nothing depends on row
+-- order, and the parts always sum to the revenue.
+--
+-- Touch weight numerators per kind (touches in touch order 1..n):
+--   last_touch       1 for touch n
+--   first_touch      1 for touch 1
+--   last_non_direct  1 for the last touch on a non-direct channel, else touch n
+--   linear           1 each                                  (D = n)
+--   position_based   n = 1: 1; n = 2: 1 each; n >= 3: first*(n-2) for touch 1,
+--                    last*(n-2) for touch n, (1-first-last) for the rest (D = n-2)
+--   time_decay       2^(-(dt_i - dt_n)/half_life), dt in seconds before the event;
+--                    the newest touch weighs 1, so D >= 1 however old the rest.
+--                    The exponent is rounded to 12 and the power to 18 decimal
+--                    places, so the weights are the same on every server.
+--   fixed_split      no touches: the channel list, weights or 1 each.
+-- An event with no touch in its window goes whole to the fallback channel.
+-- Channels whose weight is zero get no row.
+
+-- Allocations for a set of the current tenant's events, computed, not stored.
+-- The events are those named in p_event_ids, or when it is null, those with
+-- occurred_at in [p_window_start, p_window_end).
+create or replace function apportion.compute_allocations(
+  p_model_version text,
+  p_event_ids uuid[],
+  p_window_start timestamptz default null,
+  p_window_end timestamptz default null
+)
+returns table (
+  event_id uuid,
+  channel text,
+  allocated_revenue_cents bigint,
+  allocation_ratio numeric,
+  touchpoint_count integer,
+  currency char(3),
+  event_occurred_at timestamptz
+)
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_model apportion.attribution_models := apportion.require_model(p_model_version);
+  v_kind text := v_model.kind;
+  p record;
+begin
+  select * into p from apportion.resolve_model_params(v_model.kind, v_model.params);
+
+  return query
+  with ev as (
+    select e.id, e.customer_id, e.occurred_at, e.revenue_cents, e.currency
+      from apportion.attribution_events e
+     where e.tenant_id = v_tenant and p_event_ids is not null and e.id = any (p_event_ids)
+    union all
+    select e.id, e.customer_id, e.occurred_at, e.revenue_cents, e.currency
+      from apportion.attribution_events e
+     where e.tenant_id = v_tenant and p_event_ids is null
+       and e.occurred_at >= p_window_start and e.occurred_at < p_window_end
+  ),
+  touch as (
+    -- Touches in each event's lookback window, in touch order (occurred_at, id).
+    select ev.id as event_id, t.channel,
+           row_number() over w as pos,
+           count(*) over (partition by ev.id) as n,
+           extract(epoch from ev.occurred_at - t.occurred_at) as dt,
+           case when v_kind = 'last_non_direct' then
+             not coalesce((select c.is_direct from apportion.channels c
+                            where c.tenant_id = v_tenant and c.code = t.channel), false)
+           end as non_direct
+      from ev
+      join apportion.touchpoints t
+        on t.tenant_id = v_tenant and t.customer_id = ev.customer_id
+       and t.occurred_at >= ev.occurred_at - p.lookback and t.occurred_at <= ev.occurred_at
+     where v_kind <> 'fixed_split'
+    window w as (partition by ev.id order by t.occurred_at, t.id)
+  ),
+  touch_marked as (
+    select touch.*,
+           coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n) as last_non_direct_pos,
+           min(touch.dt) over (partition by touch.event_id) as dt_newest
+      from touch
+  ),
+  touch_weighted as (
+    select tm.event_id, tm.channel,
+           case v_kind
+             when 'last_touch' then (tm.pos = tm.n)::int::numeric
+             when 'first_touch' then (tm.pos = 1)::int::numeric
+             when 'last_non_direct' then (tm.pos = tm.last_non_direct_pos)::int::numeric
+             when 'linear' then 1::numeric
+             when 'position_based' then
+               case when tm.n <= 2 then 1::numeric
+                    when tm.pos = 1 then p.first_share * (tm.n - 2)
+                    when tm.pos = tm.n then p.last_share * (tm.n - 2)
+                    else 1 - p.first_share - p.last_share end
+             when 'time_decay' then
+               round(power(2::numeric, -round((tm.dt - tm.dt_newest) / p.half_life_seconds, 12)), 18)
+           end as w
+      from touch_marked tm
+  ),
+  channel_weight as (
+    select tw.event_id, tw.channel, sum(tw.w) as w, count(*)::int as touches
+      from touch_weighted tw
+     group by tw.event_id, tw.channel
+    union all
+    -- fixed_split: the fixed channel list, for every event.
+    select ev.id, s.channel, coalesce(s.weight, 1), 0
+      from ev
+     cross join unnest(p.split_channels, p.split_weights) as s (channel, weight)
+     where v_kind = 'fixed_split'
+    union all
+    -- No touch in the window: everything to the fallback channel.
+    select ev.id, p.fallback_channel, 1::numeric, 0
+      from ev
+     where v_kind <> 'fixed_split'
+       and not exists (select from touch_weighted tw where tw.event_id = ev.id)
+  ),
+  split as (
+    select cw.event_id, cw.channel, cw.touches, ev.revenue_cents, ev.currency, ev.occurred_at,
+           cw.w, sum(cw.w) over (partition by cw.event_id) as d
+      from channel_weight cw
+      join ev on ev.id = cw.event_id
+     where cw.w > 0
+  ),
+  floored as (
+    select s.*,
+           div(s.revenue_cents * s.w, s.d) as floor_cents,
+           mod(s.revenue_cents * s.w, s.d) as remainder
+      from split s
+  ),
+  ranked as (
+    select f.*,
+           f.revenue_cents - sum(f.floor_cents) over (partition by f.event_id) as leftover,
+           row_number() over (partition by f.event_id
+                              order by f.remainder desc, md5(f.event_id::text || ':' || f.channel)) as remainder_rank
+      from floored f
+  )
+  select r.event_id, r.channel,
+         (r.floor_cents + (r.remainder_rank <= r.leftover)::int)::bigint,
+         -- weight rounded half up to 6 places, exactly: floor(W/D * 10^6 + 1/2)
+         div(2 * r.w * 1000000 + r.d, 2 * r.d) / 1000000,
+         r.touches, r.currency, r.occurred_at
+    from ranked r;
+end
+$$;
+
+-- Compute and store allocations for a set of events (see compute_allocations):
+-- upsert on the idempotency key, rewriting only rows whose values changed,
+-- and delete rows of channels that dropped out. A rerun on unchanged inputs
+-- writes nothing: computed_at and correlation_id name the run that last
+-- changed a row.
+create or replace function apportion.store_allocations(
+  p_model_version text,
+  p_event_ids uuid[],
+  p_window_start timestamptz default null,
+  p_window_end timestamptz default null
+)
+returns table (event_count bigint, allocation_count bigint)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+begin
+  return query
+  with computed as materialized (
+    select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
+  ),
+  upserted as (
+    insert into apportion.attribution_allocations as a
+      (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
+       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
+    select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
+           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+      from computed c
+    on conflict (tenant_id, event_id, model_version, channel) do update
+       set allocated_revenue_cents = excluded.allocated_revenue_cents,
+           allocation_ratio = excluded.allocation_ratio,
+           touchpoint_count = excluded.touchpoint_count,
+           currency = excluded.currency,
+           event_occurred_at = excluded.event_occurred_at,
+           correlation_id = excluded.correlation_id,
+           computed_at = excluded.computed_at
+     where (a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency, a.event_occurred_at)
+           is distinct from
+           (excluded.allocated_revenue_cents, excluded.allocation_ratio, excluded.touchpoint_count, excluded.currency, excluded.event_occurred_at)
+    returning 1
+  ),
+  stale as (
+    delete from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.model_version = p_model_version
+       and a.event_id in (select c.event_id from computed c)
+       and not exists (select from computed c where c.event_id = a.event_id and c.channel = a.channel)
+    returning 1
+  )
+  select (select count(distinct c.event_id) from computed c),
+         (select count(*) from computed c)
+    from (select count(*) from upserted) u, (select count(*) from stale) s;
+end
+$$;
+
+-- Allocate one event of the current tenant for one model version.
+-- Idempotent: a rerun returns identical rows and changes nothing.
+create or replace function apportion.allocate_event(p_event_id uuid, p_model_version text)
+returns setof apportion.attribution_allocations
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  if p_event_id is null or not exists (
+       select from apportion.attribution_events e where e.tenant_id = v_tenant and e.id = p_event_id) then
+    raise exception 'allocate_event: event % does not exist for the current tenant', coalesce(p_event_id::text, 'null')
+      using errcode = '22023';
+  end if;
+  perform apportion.store_allocations(p_model_version, array[p_event_id]);
+  return query
+    select a.* from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.event_id = p_event_id and a.model_version = p_model_version
+     order by a.channel;
+end
+$$;
+
+-- Allocate every event of the current tenant with occurred_at in the
+-- half-open window [p_window_start, p_window_end), set-based.
+create or replace function apportion.recompute_window(
+  p_window_start timestamptz,
+  p_window_end timestamptz,
+  p_model_version text
+)
+returns table (event_count bigint, allocation_count bigint)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform apportion.require_tenant();
+  if p_window_start is null or p_window_end is null then
+    raise exception 'recompute_window: window_start and window_end are required (got %, %)',
+      coalesce(p_window_start::text, 'null'), coalesce(p_window_end::text, 'null') using errcode = '22023';
+  end if;
+  if p_window_end <= p_window_start then
+    raise exception 'recompute_window: window_end (%) must be after window_start (%)', p_window_end, p_window_start
+      using errcode = '22023';
+  end if;
+  perform apportion.require_model(p_model_version);
+  return query select * from apportion.store_allocations(p_model_version, null, p_window_start, p_window_end);
+end
+$$;
+
+revoke all on function
+  apportion.compute_allocations(text, uuid[], timestamptz, timestamptz),
+  apportion.store_allocations(text, uuid[], timestamptz, timestamptz),
+  apportion.allocate_event(uuid, text),
+  apportion.recompute_window(timestamptz, timestamptz, text)
+from public;
+grant execute on function
+  apportion.compute_allocations(text, uuid[], timestamptz, timestamptz),
+  apportion.store_allocations(text, uuid[], timestamptz, timestamptz),
+  apportion.allocate_event(uuid, text),
+  apportion.recompute_window(timestamptz, timestamptz, text)
+to apportion_worker;

@@ -1,0 +1,42 @@
+// Database access for the orchestrator: connections and the one way the
+// TypeScript side ever sets a tenant.
+import postgres from 'postgres';
+
+export type Sql = postgres.Sql<Record<string, never>>;
+export type Tx = postgres.TransactionSql<Record<string, never>>;
+
+export interface ConnectOptions {
+  max?: number;
+  applicationName?: string;
+  /** Server-side prepared statements; off when going through a transaction pooler. */
+  prepare?: boolean;
+}
+
+export function connect(url: string, opts: ConnectOptions = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    prepare: opts.prepare ?? true,
+    onnotice: () => {},
+    connection: { application_name: opts.applicationName ?? 'apportion' },
+    // bigint ids and cents stay exact
+    types: { bigint: postgres.BigInt },
+  }) as unknown as Sql;
+}
+
+/**
+ * Run `fn` in one transaction with the tenant (and optionally the
+ * correlation id) set transaction-locally: set_config(..., true). When the
+ * transaction ends the settings are gone, so a pooled connection never
+ * carries a tenant into the next transaction.
+ */
+export async function withTenant<T>(
+  sql: Sql,
+  tenantId: string,
+  fn: (tx: Tx) => Promise<T>,
+  opts: { correlationId?: string | null } = {},
+): Promise<T> {
+  return (await sql.begin(async (tx) => {
+    await tx`select set_config('app.tenant_id', ${tenantId}, true), set_config('app.correlation_id', ${opts.correlationId ?? ''}, true)`;
+    return fn(tx as Tx);
+  })) as T;
+}

@@ -1,0 +1,5 @@
+begin;
+select plan(1);
+select has_schema('apportion');
+select * from finish();
+rollback;

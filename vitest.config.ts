@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    // Two cores: keep concurrent Postgres-heavy files to a sane number.
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
