@@ -15,8 +15,12 @@ import { startCluster, recreateDatabase, findSystemBinDir, type Server } from '.
 import { migrate } from '../orchestrator/migrate.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+// npm test [-- lint|pgtap|vitest ...] [pgtap-tests/x.sql ...] [vitest filters/flags ...]
 const args = process.argv.slice(2);
-const only = new Set(args.filter((a) => !a.startsWith('-')));
+const PARTS = ['lint', 'pgtap', 'vitest'];
+const only = new Set(args.filter((a) => PARTS.includes(a)));
+const pgtapFiles = args.filter((a) => a.endsWith('.sql'));
+const vitestArgs = args.filter((a) => !PARTS.includes(a) && !a.endsWith('.sql'));
 const want = (part: string) => only.size === 0 || only.has(part);
 
 const OS_PACKAGES = ['postgresql-15-pgtap', 'libtap-parser-sourcehandler-pgtap-perl', 'postgresql-15-plpgsql-check'];
@@ -80,8 +84,8 @@ async function lint(url: string): Promise<boolean> {
 
 function pgProve(url: string): boolean {
   const u = new URL(url);
-  const files = fs.readdirSync(path.join(root, 'pgtap-tests')).filter((f) => f.endsWith('.sql')).sort()
-    .map((f) => path.join('pgtap-tests', f));
+  const files = pgtapFiles.length > 0 ? pgtapFiles : fs.readdirSync(path.join(root, 'pgtap-tests'))
+    .filter((f) => f.endsWith('.sql')).sort().map((f) => path.join('pgtap-tests', f));
   const res = spawnSync('pg_prove', ['--failures', '--ext', '.sql', ...files], {
     cwd: root,
     stdio: 'inherit',
@@ -98,8 +102,7 @@ function pgProve(url: string): boolean {
 }
 
 function vitest(env: Record<string, string>, sequential: boolean): boolean {
-  const extra = args.filter((a) => a.startsWith('-'));
-  const res = spawnSync('npx', ['vitest', 'run', ...(sequential ? ['--no-file-parallelism'] : []), ...extra], {
+  const res = spawnSync('npx', ['vitest', 'run', ...(sequential ? ['--no-file-parallelism'] : []), ...vitestArgs], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, ...env },
