@@ -18,8 +18,11 @@
 --                    last*(n-2) for touch n, (1-first-last) for the rest (D = n-2)
 --   time_decay       2^(-(dt_i - dt_n)/half_life), dt in seconds before the event;
 --                    the newest touch weighs 1, so D >= 1 however old the rest.
---                    The exponent is rounded to 12 and the power to 18 decimal
---                    places, so the weights are the same on every server.
+--                    The exponent is rounded half up to 12 decimal places
+--                    (exactly), 2^-x is computed to 40 places and rounded half
+--                    up to 18, so the weights are the same on every server.
+-- The lookback window is computed in UTC (the functions pin TimeZone), so
+-- '30 days' is always 720 hours whatever the session's time zone.
 --   fixed_split      no touches: the channel list, weights or 1 each.
 -- An event with no touch in its window goes whole to the fallback channel.
 -- Channels whose weight is zero get no row.
@@ -44,6 +47,7 @@ returns table (
 )
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
+set timezone = 'UTC'
 as $$
 #variable_conflict use_column
 declare
@@ -85,7 +89,10 @@ begin
   touch_marked as (
     select touch.*,
            coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n) as last_non_direct_pos,
-           min(touch.dt) over (partition by touch.event_id) as dt_newest
+           case when v_kind = 'time_decay' then
+             div(2 * (touch.dt - min(touch.dt) over (partition by touch.event_id)) * 1000000000000 + p.half_life_seconds,
+                 2 * p.half_life_seconds)
+           end as decay_x12
       from touch
   ),
   touch_weighted as (
@@ -101,7 +108,12 @@ begin
                     when tm.pos = tm.n then p.last_share * (tm.n - 2)
                     else 1 - p.first_share - p.last_share end
              when 'time_decay' then
-               round(power(2::numeric, -round((tm.dt - tm.dt_newest) / p.half_life_seconds, 12)), 18)
+               -- x = (dt - dt_newest) / half_life rounded half up to 12 places,
+               -- exactly (div() is an exact integer quotient): x = X / 10^12.
+               -- 2^-x is computed to 40 places, then rounded to 18; from
+               -- x >= 61 on 2^-x < 5e-19 rounds to 0 anyway.
+               case when tm.decay_x12 >= 61000000000000 then 0::numeric
+                    else round(power(2::numeric, -round(tm.decay_x12 * 0.000000000001, 40)), 18) end
            end as w
       from touch_marked tm
   ),
