@@ -27,16 +27,17 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
  * Run `fn` in one transaction with the tenant (and optionally the
  * correlation id) set transaction-locally: set_config(..., true). When the
  * transaction ends the settings are gone, so a pooled connection never
- * carries a tenant into the next transaction.
+ * carries a tenant into the next transaction. A null tenant runs system
+ * work (housekeeping) with no tenant at all.
  */
 export async function withTenant<T>(
   sql: Sql,
-  tenantId: string,
+  tenantId: string | null,
   fn: (tx: Tx) => Promise<T>,
   opts: { correlationId?: string | null } = {},
 ): Promise<T> {
   return (await sql.begin(async (tx) => {
-    await tx`select set_config('app.tenant_id', ${tenantId}, true), set_config('app.correlation_id', ${opts.correlationId ?? ''}, true)`;
+    await tx`select set_config('app.tenant_id', ${tenantId ?? ''}, true), set_config('app.correlation_id', ${opts.correlationId ?? ''}, true)`;
     return fn(tx as Tx);
   })) as T;
 }

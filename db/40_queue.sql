@@ -1,0 +1,676 @@
+-- The durable queue: every state change of a job is one of these functions;
+-- the orchestrator only calls them.
+--
+--   enqueue / enqueue_many      queued       (caller's tenant; NOTIFY once per call)
+--   claim_jobs                  queued  -> running   (lease: locked_by, locked_until)
+--   run_jobs                    running -> succeeded | queued (retry) | failed
+--   release_jobs                running -> queued    (shutdown: claimed, not started)
+--   reclaim_expired_leases      running -> queued | failed (worker died)
+--   replay_failed_job(s)        failed  -> a new queued job, same correlation id
+--   prune_jobs                  deletes finished jobs and settled failures
+--
+-- A job being run is row-locked by its run_jobs transaction, and every other
+-- transition skips locked rows, so a running job is never reclaimed while its
+-- worker is alive, and a job's work and its completion commit together.
+--
+-- Error codes: 22023 bad input (payload, unknown queue/task); 42501 tenant or
+-- privilege; AP001 no handler for the task; AP002 lease expired too often.
+-- Errors of classes 22, 23, 42 and AP never succeed on retry: the job fails
+-- at once.
+
+-- Wake listeners; one notification per statement, never per row.
+create or replace function apportion.notify_jobs(p_queue text)
+returns void
+language sql
+as $$
+  select pg_notify('apportion_jobs', p_queue)
+$$;
+
+-- Enqueue one job for the current tenant (or a system job when the task
+-- allows it and no tenant is set). Returns the job id; with p_job_key, an
+-- equal job still queued is reused and its id returned.
+create or replace function apportion.enqueue(
+  p_queue text,
+  p_task text,
+  p_payload jsonb default '{}',
+  p_correlation_id uuid default null,
+  p_run_at timestamptz default null,
+  p_priority integer default 0,
+  p_job_key text default null
+)
+returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task apportion.queue_tasks;
+  v_tenant uuid := apportion.current_tenant_id();
+  v_id bigint;
+begin
+  v_task := apportion.require_task(p_queue, p_task, v_tenant);
+  perform apportion.check_payload(p_payload);
+  if v_task.tenant_scope = 'system' then
+    v_tenant := null;
+  end if;
+  if p_job_key is not null then
+    select j.id into v_id from apportion.jobs j
+     where j.state = 'queued' and j.job_key = p_job_key and j.queue = p_queue and j.task = p_task
+       and j.tenant_id is not distinct from v_tenant;
+    if found then
+      return v_id;
+    end if;
+  end if;
+  begin
+    insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, job_key, priority, run_at, max_attempts)
+    values (v_tenant, p_queue, p_task, p_payload,
+            coalesce(p_correlation_id, nullif(current_setting('app.correlation_id', true), '')::uuid),
+            p_job_key, coalesce(p_priority, 0), coalesce(p_run_at, now()), v_task.max_attempts)
+    returning id into v_id;
+  exception when unique_violation then
+    -- A concurrent enqueue with the same job key won.
+    select j.id into v_id from apportion.jobs j
+     where j.state = 'queued' and j.job_key = p_job_key and j.queue = p_queue and j.task = p_task
+       and j.tenant_id is not distinct from v_tenant;
+    return v_id;
+  end;
+  perform apportion.notify_jobs(p_queue);
+  return v_id;
+end
+$$;
+
+-- Enqueue one job per element of a json array of payloads, in one statement
+-- and with one notification. Returns the job ids in payload order.
+create or replace function apportion.enqueue_many(
+  p_queue text,
+  p_task text,
+  p_payloads jsonb,
+  p_correlation_id uuid default null,
+  p_priority integer default 0
+)
+returns setof bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task apportion.queue_tasks;
+  v_tenant uuid := apportion.current_tenant_id();
+begin
+  v_task := apportion.require_task(p_queue, p_task, v_tenant);
+  if p_payloads is null or jsonb_typeof(p_payloads) <> 'array' then
+    raise exception 'enqueue_many: payloads must be a json array of objects' using errcode = '22023';
+  end if;
+  if exists (select from jsonb_array_elements(p_payloads) p where jsonb_typeof(p) <> 'object') then
+    raise exception 'enqueue_many: every payload must be a json object' using errcode = '22023';
+  end if;
+  if v_task.tenant_scope = 'system' then
+    v_tenant := null;
+  end if;
+  return query
+    insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, priority, max_attempts)
+    select v_tenant, p_queue, p_task, p.value,
+           coalesce(p_correlation_id, nullif(current_setting('app.correlation_id', true), '')::uuid),
+           coalesce(p_priority, 0), v_task.max_attempts
+      from jsonb_array_elements(p_payloads) with ordinality p
+     order by p.ordinality
+    returning id;
+  perform apportion.notify_jobs(p_queue);
+end
+$$;
+
+-- The registry row of a task; 22023 for an unknown one, 42501 when a
+-- tenant task is enqueued without a tenant.
+create or replace function apportion.require_task(p_queue text, p_task text, p_tenant uuid)
+returns apportion.queue_tasks
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task apportion.queue_tasks;
+begin
+  select * into v_task from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
+  if not found then
+    if not exists (select from apportion.queue_tasks t where t.queue = p_queue) then
+      raise exception 'unknown queue %: queues are attribution, housekeeping, maintenance, llm', coalesce(quote_literal(p_queue), 'null')
+        using errcode = '22023';
+    end if;
+    raise exception 'unknown task %.%: tasks of queue % are %', p_queue, coalesce(p_task, 'null'), p_queue,
+      (select string_agg(t.task, ', ' order by t.task) from apportion.queue_tasks t where t.queue = p_queue)
+      using errcode = '22023';
+  end if;
+  if v_task.tenant_scope = 'tenant' and p_tenant is null then
+    perform apportion.require_tenant();
+  end if;
+  return v_task;
+end
+$$;
+
+-- Payloads are json objects of at most 64 KiB.
+create or replace function apportion.check_payload(p_payload jsonb)
+returns void
+language plpgsql immutable
+as $$
+begin
+  if p_payload is null or jsonb_typeof(p_payload) <> 'object' then
+    raise exception 'payload must be a json object (got %)', coalesce(jsonb_typeof(p_payload), 'null') using errcode = '22023';
+  end if;
+  if octet_length(p_payload::text) > 65536 then
+    raise exception 'payload too large: % bytes, the limit is 65536', octet_length(p_payload::text) using errcode = '22023';
+  end if;
+end
+$$;
+
+-- Cross-tenant (the point of the queue): claim up to p_limit runnable jobs of
+-- p_queues for p_worker_id with a lease. Jobs whose lease expired are
+-- reclaimed first. Only queues with handlers are claimed.
+create or replace function apportion.claim_jobs(
+  p_worker_id text,
+  p_queues text[],
+  p_limit integer default 100,
+  p_lease_seconds integer default 15
+)
+returns table (
+  id bigint,
+  tenant_id uuid,
+  queue text,
+  task text,
+  correlation_id uuid,
+  attempts integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_queues text[];
+begin
+  if p_worker_id is null or p_worker_id = '' then
+    raise exception 'claim_jobs: worker id is required' using errcode = '22023';
+  end if;
+  if p_limit is null or p_limit < 1 or p_limit > 10000 then
+    raise exception 'claim_jobs: limit must be between 1 and 10000 (got %)', p_limit using errcode = '22023';
+  end if;
+  if p_lease_seconds is null or p_lease_seconds < 1 then
+    raise exception 'claim_jobs: lease must be at least 1 second (got %)', p_lease_seconds using errcode = '22023';
+  end if;
+  select array_agg(distinct t.queue) into v_queues
+    from apportion.queue_tasks t where t.queue = any (p_queues) and t.handler is not null;
+
+  perform apportion.reclaim_expired_leases(p_limit);
+
+  return query
+  with picked as (
+    select j.id
+      from apportion.jobs_live j
+     where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
+     order by j.priority, j.run_at, j.id
+     limit p_limit
+       for update skip locked
+  )
+  update apportion.jobs_live j
+     set state = 'running',
+         attempts = j.attempts + 1,
+         locked_by = p_worker_id,
+         locked_until = now() + make_interval(secs => p_lease_seconds),
+         started_at = now()
+    from picked
+   where j.id = picked.id
+  returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts;
+end
+$$;
+
+-- Cross-tenant: running jobs whose lease expired (their worker died before
+-- finishing) become runnable again, or fail for good after max_attempts.
+-- Jobs locked by a live run_jobs transaction are skipped.
+create or replace function apportion.reclaim_expired_leases(p_limit integer default 1000)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_job record;
+  v_count integer := 0;
+begin
+  for v_job in
+    select j.id, j.attempts, j.max_attempts, j.locked_by
+      from apportion.jobs_live j
+     where j.state = 'running' and j.locked_until < now()
+     order by j.locked_until
+     limit p_limit
+       for update skip locked
+  loop
+    if v_job.attempts < v_job.max_attempts then
+      update apportion.jobs_live j
+         set state = 'queued',
+             run_at = now(),
+             locked_by = null,
+             locked_until = null,
+             error_code = 'AP002',
+             error_message = format('lease expired: worker %s stopped before finishing', j.locked_by),
+             attempt_log = j.attempt_log || jsonb_build_object(
+               'attempt', j.attempts, 'worker', j.locked_by, 'started_at', j.started_at,
+               'finished_at', now(), 'outcome', 'lease_expired')
+       where j.id = v_job.id;
+    else
+      perform apportion.fail_job_for_good(v_job.id, 'AP002',
+        format('lease expired on attempt %s of %s: worker %s stopped before finishing',
+               v_job.attempts, v_job.max_attempts, v_job.locked_by),
+        v_job.locked_by);
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  if v_count > 0 then
+    perform apportion.notify_jobs('reclaimed');
+  end if;
+  return v_count;
+end
+$$;
+
+-- Move a job to failed, log the attempt and record it in worker_failed_jobs.
+-- Internal: called by run_jobs and reclaim_expired_leases.
+create or replace function apportion.fail_job_for_good(p_job_id bigint, p_error_code text, p_error_message text, p_worker_id text)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_job record;
+begin
+  update apportion.jobs j
+     set state = 'failed',
+         finished_at = clock_timestamp(),
+         locked_by = null,
+         locked_until = null,
+         error_code = p_error_code,
+         error_message = p_error_message,
+         attempt_log = j.attempt_log || jsonb_build_object(
+           'attempt', j.attempts, 'worker', p_worker_id, 'started_at', j.started_at,
+           'finished_at', clock_timestamp(), 'outcome', 'failed',
+           'error_code', p_error_code, 'error_message', p_error_message)
+   where j.id = p_job_id and j.state = 'running'
+  returning j.tenant_id, j.id, j.queue, j.task, j.payload, j.attempts, j.correlation_id into v_job;
+  if found then
+    insert into apportion.worker_failed_jobs
+      (tenant_id, job_id, queue, task, payload, error_code, error_message, attempts, correlation_id)
+    values (v_job.tenant_id, v_job.id, v_job.queue, v_job.task, v_job.payload, p_error_code, p_error_message,
+            v_job.attempts, v_job.correlation_id);
+  end if;
+end
+$$;
+
+-- Does an error with this SQLSTATE deserve another attempt?
+create or replace function apportion.is_retryable(p_sqlstate text)
+returns boolean
+language sql immutable parallel safe
+as $$
+  select left(p_sqlstate, 2) not in ('22', '23', '42', 'AP')
+$$;
+
+-- Run claimed jobs in the caller's transaction, as the caller (the worker
+-- role), under the tenant the caller set. Each job's handler runs in its own
+-- savepoint with app.correlation_id set to the job's; successes are marked
+-- succeeded in the same transaction, so work and completion commit together.
+-- A failed handler rolls back alone: the job is rescheduled with exponential
+-- backoff and jitter, or fails for good (non-retryable error, or out of
+-- attempts) and is recorded in worker_failed_jobs. Jobs not visible under the
+-- current tenant, or no longer running for this worker, are skipped.
+create or replace function apportion.run_jobs(p_worker_id text, p_job_ids bigint[])
+returns table (
+  job_id bigint,
+  tenant_id uuid,
+  queue text,
+  task text,
+  correlation_id uuid,
+  attempt integer,
+  outcome text,
+  error_code text,
+  error_message text,
+  started_at timestamptz,
+  finished_at timestamptz
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_job record;
+  v_result jsonb;
+  v_started timestamptz;
+  v_state text;
+  v_message text;
+  v_ok_ids bigint[] := '{}';
+  v_ok_results jsonb[] := '{}';
+  v_ok_started timestamptz[] := '{}';
+  v_ok_finished timestamptz[] := '{}';
+  v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
+begin
+  for v_job in
+    select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts, t.handler
+      from apportion.jobs j
+      join apportion.queue_tasks t on t.queue = j.queue and t.task = j.task
+     where j.id = any (p_job_ids) and j.state = 'running' and j.locked_by = p_worker_id
+     order by j.priority, j.run_at, j.id
+       for update of j
+  loop
+    -- The tenant stays the caller's (RLS showed only its jobs and system
+    -- jobs); system jobs run with no tenant.
+    perform set_config('app.tenant_id', case when v_job.tenant_id is null then '' else v_tenant end, true),
+            set_config('app.correlation_id', coalesce(v_job.correlation_id::text, ''), true);
+    v_started := clock_timestamp();
+    begin
+      if v_job.handler is null then
+        raise exception 'task %.% has no handler yet; its jobs wait until one exists', v_job.queue, v_job.task
+          using errcode = 'AP001';
+      end if;
+      execute format('select %s($1)', v_job.handler) into v_result using v_job.payload;
+      v_ok_ids := v_ok_ids || v_job.id;
+      v_ok_results := v_ok_results || v_result;
+      v_ok_started := v_ok_started || v_started;
+      v_ok_finished := v_ok_finished || clock_timestamp();
+      continue;
+    exception when others then
+      get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
+    end;
+    -- The handler's work is rolled back; record the attempt.
+    if apportion.is_retryable(v_state) and v_job.attempts < v_job.max_attempts then
+      update apportion.jobs j
+         set state = 'queued',
+             run_at = now() + least(interval '1 hour',
+                        interval '1 second' * power(2, v_job.attempts - 1) * (0.75 + random() * 0.5)),
+             locked_by = null,
+             locked_until = null,
+             error_code = v_state,
+             error_message = v_message,
+             attempt_log = j.attempt_log || jsonb_build_object(
+               'attempt', v_job.attempts, 'worker', p_worker_id, 'started_at', v_started,
+               'finished_at', clock_timestamp(), 'outcome', 'retry', 'error_code', v_state, 'error_message', v_message)
+       where j.id = v_job.id and j.state = 'running';
+      outcome := 'retry';
+    else
+      perform apportion.fail_job_for_good(v_job.id, v_state, v_message, p_worker_id);
+      outcome := 'failed';
+    end if;
+    job_id := v_job.id; tenant_id := v_job.tenant_id; queue := v_job.queue; task := v_job.task;
+    correlation_id := v_job.correlation_id; attempt := v_job.attempts;
+    error_code := v_state; error_message := v_message;
+    started_at := v_started; finished_at := clock_timestamp();
+    return next;
+  end loop;
+  perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
+
+  -- Mark every success in one statement.
+  return query
+  update apportion.jobs j
+     set state = 'succeeded',
+         result = r.result,
+         finished_at = r.finished_at,
+         locked_by = null,
+         locked_until = null,
+         error_code = null,
+         error_message = null,
+         attempt_log = j.attempt_log || jsonb_build_object(
+           'attempt', j.attempts, 'worker', p_worker_id, 'started_at', r.started_at,
+           'finished_at', r.finished_at, 'outcome', 'succeeded')
+    from unnest(v_ok_ids, v_ok_results, v_ok_started, v_ok_finished) as r (id, result, started_at, finished_at)
+   where j.id = r.id and j.state = 'running'
+  returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts, 'succeeded'::text,
+            null::text, null::text, r.started_at, r.finished_at;
+end
+$$;
+
+-- Cross-tenant: give back jobs this worker claimed but did not run (graceful
+-- shutdown). The attempt is not counted.
+create or replace function apportion.release_jobs(p_worker_id text, p_job_ids bigint[])
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  with released as (
+    update apportion.jobs_live j
+       set state = 'queued',
+           attempts = j.attempts - 1,
+           locked_by = null,
+           locked_until = null,
+           run_at = now()
+     where j.id in (select l.id from apportion.jobs_live l
+                     where l.id = any (p_job_ids) and l.state = 'running' and l.locked_by = p_worker_id
+                       for update skip locked)
+    returning 1
+  )
+  select count(*) into v_count from released;
+  if v_count > 0 then
+    perform apportion.notify_jobs('released');
+  end if;
+  return v_count;
+end
+$$;
+
+-- A job of the current tenant (or a system job, for the worker).
+create or replace function apportion.job_status(p_job_id bigint)
+returns table (
+  state text,
+  attempts integer,
+  result jsonb,
+  error_code text,
+  error_message text,
+  correlation_id uuid
+)
+language sql stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select j.state, j.attempts, j.result, j.error_code, j.error_message, j.correlation_id
+    from apportion.jobs j
+   where j.id = p_job_id
+$$;
+
+-- Replay a failed job: a new queued job with the same tenant, queue, task,
+-- payload and correlation id; the failure is marked replayed. Runs under the
+-- failed job's tenant (set by the caller). Returns the new job id.
+create or replace function apportion.replay_failed_job(p_job_id bigint)
+returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_failure apportion.worker_failed_jobs;
+  v_new_id bigint;
+begin
+  select * into v_failure from apportion.worker_failed_jobs f
+   where f.job_id = p_job_id and f.status = 'open'
+   order by f.id desc limit 1
+     for update;
+  if not found then
+    raise exception 'replay_failed_job: no open failure for job % visible to the current tenant', p_job_id
+      using errcode = '22023';
+  end if;
+  insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, max_attempts)
+  select v_failure.tenant_id, v_failure.queue, v_failure.task, v_failure.payload, v_failure.correlation_id, t.max_attempts
+    from apportion.queue_tasks t where t.queue = v_failure.queue and t.task = v_failure.task
+  returning id into v_new_id;
+  update apportion.worker_failed_jobs f
+     set status = 'replayed', replayed_job_id = v_new_id, settled_at = now()
+   where f.id = v_failure.id;
+  perform apportion.notify_jobs(v_failure.queue);
+  return v_new_id;
+end
+$$;
+
+-- Mark a failure as dealt with (it is then pruned after retention).
+create or replace function apportion.resolve_failed_job(p_job_id bigint)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  update apportion.worker_failed_jobs f
+     set status = 'resolved', settled_at = now()
+   where f.job_id = p_job_id and f.status = 'open';
+  if not found then
+    raise exception 'resolve_failed_job: no open failure for job % visible to the current tenant', p_job_id
+      using errcode = '22023';
+  end if;
+end
+$$;
+
+-- Cross-tenant, for operators: open failures (newest first), to find what
+-- to replay. Tenant data stays behind the tenant's own transaction: payloads
+-- are not shown here.
+create or replace function apportion.open_failures(p_correlation_id uuid default null, p_limit integer default 50)
+returns table (
+  job_id bigint,
+  tenant_id uuid,
+  queue text,
+  task text,
+  error_code text,
+  error_message text,
+  attempts integer,
+  correlation_id uuid,
+  failed_at timestamptz
+)
+language sql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select f.job_id, f.tenant_id, f.queue, f.task, f.error_code, f.error_message, f.attempts, f.correlation_id, f.failed_at
+    from apportion.worker_failed_jobs f
+   where f.status = 'open' and (p_correlation_id is null or f.correlation_id = p_correlation_id)
+   order by f.failed_at desc, f.id desc
+   limit least(greatest(coalesce(p_limit, 50), 1), 1000)
+$$;
+
+-- Cross-tenant, aggregates only: depths per queue and state, oldest waiting
+-- job, open failures. For health and status.
+create or replace function apportion.queue_overview()
+returns table (
+  queue text,
+  queued bigint,
+  queued_runnable bigint,
+  running bigint,
+  oldest_runnable_seconds numeric,
+  open_failures bigint
+)
+language sql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select q.queue,
+         count(j.id) filter (where j.state = 'queued'),
+         count(j.id) filter (where j.state = 'queued' and j.run_at <= now()),
+         count(j.id) filter (where j.state = 'running'),
+         round(extract(epoch from now() - min(j.run_at) filter (where j.state = 'queued' and j.run_at <= now())), 3),
+         (select count(*) from apportion.worker_failed_jobs f where f.queue = q.queue and f.status = 'open')
+    from (select distinct t.queue from apportion.queue_tasks t) q
+    left join apportion.jobs_live j on j.queue = q.queue
+   group by q.queue
+   order by q.queue
+$$;
+
+-- Cross-tenant retention: delete succeeded jobs, failed jobs whose failure
+-- is settled, and settled failures, all older than p_retention.
+create or replace function apportion.prune_jobs(p_retention interval default '7 days')
+returns table (jobs_deleted bigint, failures_deleted bigint)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_retention is null or p_retention < interval '0' then
+    raise exception 'prune_jobs: retention must be a non-negative interval (got %)', p_retention using errcode = '22023';
+  end if;
+  return query
+  with settled as (
+    delete from apportion.worker_failed_jobs f
+     where f.status <> 'open' and f.settled_at < now() - p_retention
+    returning f.job_id
+  ),
+  done as (
+    delete from apportion.jobs_done j
+     where j.finished_at < now() - p_retention
+       and (j.state = 'succeeded'
+            or not exists (select from apportion.worker_failed_jobs f where f.job_id = j.id and f.status = 'open'))
+    returning 1
+  )
+  select (select count(*) from done), (select count(*) from settled);
+end
+$$;
+
+-- Ingest enqueues allocation work by itself: each new event, once for each
+-- of its tenant's active models, in the inserting transaction, with one
+-- notification per statement.
+create or replace function apportion.enqueue_new_events()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count bigint;
+begin
+  insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, max_attempts)
+  select e.tenant_id, 'attribution', 'allocate_event',
+         jsonb_build_object('event_id', e.id, 'model_version', m.model_version),
+         nullif(current_setting('app.correlation_id', true), '')::uuid,
+         (select t.max_attempts from apportion.queue_tasks t where t.queue = 'attribution' and t.task = 'allocate_event')
+    from new_events e
+    join apportion.tenant_models m on m.tenant_id = e.tenant_id;
+  get diagnostics v_count = row_count;
+  if v_count > 0 then
+    perform apportion.notify_jobs('attribution');
+  end if;
+  return null;
+end
+$$;
+
+create or replace trigger attribution_events_enqueue_allocation
+  after insert on apportion.attribution_events
+  referencing new table as new_events
+  for each statement execute function apportion.enqueue_new_events();
+
+revoke all on function
+  apportion.notify_jobs(text),
+  apportion.enqueue(text, text, jsonb, uuid, timestamptz, integer, text),
+  apportion.enqueue_many(text, text, jsonb, uuid, integer),
+  apportion.require_task(text, text, uuid),
+  apportion.check_payload(jsonb),
+  apportion.claim_jobs(text, text[], integer, integer),
+  apportion.reclaim_expired_leases(integer),
+  apportion.fail_job_for_good(bigint, text, text, text),
+  apportion.is_retryable(text),
+  apportion.run_jobs(text, bigint[]),
+  apportion.release_jobs(text, bigint[]),
+  apportion.job_status(bigint),
+  apportion.replay_failed_job(bigint),
+  apportion.resolve_failed_job(bigint),
+  apportion.open_failures(uuid, integer),
+  apportion.queue_overview(),
+  apportion.prune_jobs(interval),
+  apportion.enqueue_new_events()
+from public;
+
+grant execute on function
+  apportion.notify_jobs(text),
+  apportion.enqueue(text, text, jsonb, uuid, timestamptz, integer, text),
+  apportion.enqueue_many(text, text, jsonb, uuid, integer),
+  apportion.require_task(text, text, uuid),
+  apportion.check_payload(jsonb),
+  apportion.job_status(bigint),
+  apportion.enqueue_new_events()
+to apportion_ingest, apportion_worker;
+
+grant execute on function
+  apportion.claim_jobs(text, text[], integer, integer),
+  apportion.reclaim_expired_leases(integer),
+  apportion.fail_job_for_good(bigint, text, text, text),
+  apportion.is_retryable(text),
+  apportion.run_jobs(text, bigint[]),
+  apportion.release_jobs(text, bigint[]),
+  apportion.replay_failed_job(bigint),
+  apportion.resolve_failed_job(bigint),
+  apportion.open_failures(uuid, integer),
+  apportion.queue_overview(),
+  apportion.prune_jobs(interval)
+to apportion_worker;

@@ -1,0 +1,168 @@
+-- Task handlers: one SQL function per task, payload in, result out. They run
+-- inside run_jobs as the worker role, under the job's tenant, each in its own
+-- savepoint. The registry (apportion.queue_tasks) maps tasks to them.
+-- A payload that does not fit its task raises 22023: the job fails at once.
+
+-- Raise 22023 unless the payload has exactly the required keys (plus any
+-- optional ones) and they are strings.
+create or replace function apportion.payload_text(p_payload jsonb, p_key text, p_task text)
+returns text
+language plpgsql immutable
+as $$
+begin
+  if not (p_payload ? p_key) then
+    raise exception '%: payload.% is required', p_task, p_key using errcode = '22023';
+  end if;
+  if jsonb_typeof(p_payload -> p_key) <> 'string' then
+    raise exception '%: payload.% must be a string (got %)', p_task, p_key, p_payload -> p_key using errcode = '22023';
+  end if;
+  return p_payload ->> p_key;
+end
+$$;
+
+create or replace function apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text)
+returns void
+language plpgsql immutable
+as $$
+declare
+  v_extra text;
+begin
+  select string_agg(k, ', ') into v_extra from jsonb_object_keys(p_payload) k where not k = any (p_allowed);
+  if v_extra is not null then
+    raise exception '%: unexpected payload field(s) %; allowed: %', p_task, v_extra,
+      coalesce(nullif(array_to_string(p_allowed, ', '), ''), 'none') using errcode = '22023';
+  end if;
+end
+$$;
+
+create or replace function apportion.payload_uuid(p_payload jsonb, p_key text, p_task text)
+returns uuid
+language plpgsql immutable
+as $$
+declare
+  v text := apportion.payload_text(p_payload, p_key, p_task);
+begin
+  return v::uuid;
+exception when invalid_text_representation then
+  raise exception '%: payload.% must be a uuid (got %)', p_task, p_key, quote_literal(v) using errcode = '22023';
+end
+$$;
+
+create or replace function apportion.payload_timestamptz(p_payload jsonb, p_key text, p_task text)
+returns timestamptz
+language plpgsql stable
+as $$
+declare
+  v text := apportion.payload_text(p_payload, p_key, p_task);
+begin
+  return v::timestamptz;
+exception when others then
+  raise exception '%: payload.% must be an ISO-8601 timestamp (got %)', p_task, p_key, quote_literal(v) using errcode = '22023';
+end
+$$;
+
+-- attribution.allocate_event {"event_id", "model_version"}
+create or replace function apportion.task_allocate_event(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task constant text := 'attribution.allocate_event';
+  v_event_id uuid;
+  v_model text;
+  v_rows bigint;
+begin
+  perform apportion.payload_keys_only(p_payload, array['event_id', 'model_version'], v_task);
+  v_event_id := apportion.payload_uuid(p_payload, 'event_id', v_task);
+  v_model := apportion.payload_text(p_payload, 'model_version', v_task);
+  select count(*) into v_rows from apportion.allocate_event(v_event_id, v_model);
+  return jsonb_build_object('event_id', v_event_id, 'model_version', v_model, 'allocation_count', v_rows);
+end
+$$;
+
+-- attribution.recompute_window {"window_start", "window_end", "model_version"}
+create or replace function apportion.task_recompute_window(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task constant text := 'attribution.recompute_window';
+  v_result record;
+begin
+  perform apportion.payload_keys_only(p_payload, array['window_start', 'window_end', 'model_version'], v_task);
+  select * into v_result from apportion.recompute_window(
+    apportion.payload_timestamptz(p_payload, 'window_start', v_task),
+    apportion.payload_timestamptz(p_payload, 'window_end', v_task),
+    apportion.payload_text(p_payload, 'model_version', v_task));
+  return jsonb_build_object('event_count', v_result.event_count, 'allocation_count', v_result.allocation_count);
+end
+$$;
+
+-- housekeeping.ping {}: the readiness round trip.
+create or replace function apportion.task_ping(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform apportion.payload_keys_only(p_payload, array[]::text[], 'housekeeping.ping');
+  return jsonb_build_object('status', 'ok', 'database_user', session_user, 'role', current_user,
+                            'at', clock_timestamp());
+end
+$$;
+
+-- housekeeping.noop {}: nothing; measures the queue itself.
+create or replace function apportion.task_noop(p_payload jsonb)
+returns jsonb
+language sql immutable
+as $$
+  select null::jsonb
+$$;
+
+-- housekeeping.prune {"retention": "7 days"}
+create or replace function apportion.task_prune(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task constant text := 'housekeeping.prune';
+  v_retention interval := interval '7 days';
+  v_result record;
+begin
+  perform apportion.payload_keys_only(p_payload, array['retention'], v_task);
+  if p_payload ? 'retention' then
+    v_retention := apportion.param_interval(p_payload, 'retention', interval '7 days');
+  end if;
+  select * into v_result from apportion.prune_jobs(v_retention);
+  return jsonb_build_object('jobs_deleted', v_result.jobs_deleted, 'failures_deleted', v_result.failures_deleted,
+                            'retention', v_retention::text);
+end
+$$;
+
+-- maintenance.reclaim_leases {}
+create or replace function apportion.task_reclaim_leases(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform apportion.payload_keys_only(p_payload, array[]::text[], 'maintenance.reclaim_leases');
+  return jsonb_build_object('reclaimed', apportion.reclaim_expired_leases(10000));
+end
+$$;
+
+revoke all on function
+  apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
+  apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
+  apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),
+  apportion.task_noop(jsonb), apportion.task_prune(jsonb), apportion.task_reclaim_leases(jsonb)
+from public;
+grant execute on function
+  apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
+  apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
+  apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),
+  apportion.task_noop(jsonb), apportion.task_prune(jsonb), apportion.task_reclaim_leases(jsonb)
+to apportion_worker;

@@ -1,0 +1,78 @@
+// The orchestrator's one config loader: environment variables with defaults.
+import os from 'node:os';
+
+export interface Config {
+  /** Work connections (may go through a transaction pooler). */
+  databaseUrl: string;
+  /** The LISTEN connection: must be direct, never through a transaction pooler. */
+  listenUrl: string;
+  queues: string[];
+  /** Claim/run loops running at once. */
+  concurrency: number;
+  /** Jobs claimed per round trip. */
+  batchSize: number;
+  /** Backstop poll when no notification arrives. */
+  pollIntervalMs: number;
+  /** How long a claimed job stays ours if we die before running it. */
+  leaseSeconds: number;
+  /** How long SIGTERM waits for in-flight work. */
+  shutdownTimeoutMs: number;
+  /** Health endpoint; port 0 picks a free port, -1 turns it off. */
+  healthHost: string;
+  healthPort: number;
+  /** How often readiness is re-proved by a ping through the queue. */
+  pingIntervalMs: number;
+  /** How often housekeeping.prune is scheduled, and what it keeps. */
+  pruneIntervalMs: number;
+  retention: string;
+  /** Server-side prepared statements (turn off behind PgBouncer in transaction mode). */
+  prepare: boolean;
+  workerId: string;
+  logLevel: string;
+}
+
+export const QUEUES = ['attribution', 'housekeeping', 'maintenance', 'llm'] as const;
+/** Queues with handlers; llm jobs are accepted and kept waiting. */
+export const RUNNABLE_QUEUES = ['attribution', 'housekeeping', 'maintenance'];
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${name} must be an integer between ${min} and ${max} (got '${raw}')`);
+  }
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) throw new Error('DATABASE_URL is not set (postgres://user:password@host:port/database)');
+  const queues = (env.APPORTION_QUEUES ?? RUNNABLE_QUEUES.join(','))
+    .split(',')
+    .map((q) => q.trim())
+    .filter(Boolean);
+  for (const q of queues) {
+    if (!(QUEUES as readonly string[]).includes(q)) throw new Error(`APPORTION_QUEUES: unknown queue '${q}' (queues: ${QUEUES.join(', ')})`);
+    if (!RUNNABLE_QUEUES.includes(q)) throw new Error(`APPORTION_QUEUES: queue '${q}' has no handlers yet; its jobs wait until one exists`);
+  }
+  if (queues.length === 0) throw new Error('APPORTION_QUEUES names no queue');
+  return {
+    databaseUrl,
+    listenUrl: env.APPORTION_LISTEN_URL || databaseUrl,
+    queues,
+    concurrency: int(env, 'APPORTION_CONCURRENCY', 2, 1, 64),
+    batchSize: int(env, 'APPORTION_BATCH_SIZE', 100, 1, 10000),
+    pollIntervalMs: int(env, 'APPORTION_POLL_INTERVAL_MS', 2000, 10, 3_600_000),
+    leaseSeconds: int(env, 'APPORTION_LEASE_SECONDS', 15, 1, 86_400),
+    shutdownTimeoutMs: int(env, 'APPORTION_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    healthHost: env.APPORTION_HEALTH_HOST || '127.0.0.1',
+    healthPort: int(env, 'APPORTION_HEALTH_PORT', 8787, -1, 65535),
+    pingIntervalMs: int(env, 'APPORTION_PING_INTERVAL_MS', 30_000, 100, 86_400_000),
+    pruneIntervalMs: int(env, 'APPORTION_PRUNE_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
+    retention: env.APPORTION_RETENTION || '7 days',
+    prepare: (env.APPORTION_PREPARE ?? 'true') !== 'false',
+    workerId: env.APPORTION_WORKER_ID || `${os.hostname()}:${process.pid}`,
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

@@ -1,0 +1,109 @@
+// The queue's SQL, one call per state change; the logic lives in
+// db/40_queue.sql and the orchestrator only drives it.
+import { withTenant, type Sql } from './db.js';
+
+export interface ClaimedJob {
+  id: bigint;
+  tenant_id: string | null;
+  queue: string;
+  task: string;
+  correlation_id: string | null;
+  attempts: number;
+}
+
+export interface JobOutcome {
+  job_id: bigint;
+  tenant_id: string | null;
+  queue: string;
+  task: string;
+  correlation_id: string | null;
+  attempt: number;
+  outcome: 'succeeded' | 'retry' | 'failed';
+  error_code: string | null;
+  error_message: string | null;
+  started_at: Date;
+  finished_at: Date;
+}
+
+export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<ClaimedJob[]> {
+  return sql<ClaimedJob[]>`
+    select * from apportion.claim_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds})`;
+}
+
+/** Run one tenant's claimed jobs in one transaction under that tenant. */
+export async function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): Promise<JobOutcome[]> {
+  return withTenant(sql, tenantId, (tx) =>
+    tx<JobOutcome[]>`select * from apportion.run_jobs(${workerId}, ${jobIds.map(String)}::bigint[])`,
+  );
+}
+
+export async function releaseJobs(sql: Sql, workerId: string, jobIds: bigint[]): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const [row] = await sql<{ n: number }[]>`select apportion.release_jobs(${workerId}, ${jobIds.map(String)}::bigint[]) as n`;
+  return row?.n ?? 0;
+}
+
+export interface EnqueueOptions {
+  tenantId?: string | null;
+  correlationId?: string | null;
+  runAt?: Date;
+  priority?: number;
+  jobKey?: string;
+}
+
+export async function enqueue(sql: Sql, queue: string, task: string, payload: unknown = {}, opts: EnqueueOptions = {}): Promise<bigint> {
+  const [row] = await withTenant(sql, opts.tenantId ?? null, (tx) => tx<{ id: bigint }[]>`
+    select apportion.enqueue(${queue}, ${task}, ${tx.json(payload as never)}, ${opts.correlationId ?? null}::uuid,
+                             ${opts.runAt ?? null}::timestamptz, ${opts.priority ?? 0}, ${opts.jobKey ?? null}) as id`);
+  return row!.id;
+}
+
+export interface JobStatus {
+  state: 'queued' | 'running' | 'succeeded' | 'failed';
+  attempts: number;
+  result: unknown;
+  error_code: string | null;
+  error_message: string | null;
+  correlation_id: string | null;
+}
+
+export async function jobStatus(sql: Sql, jobId: bigint, tenantId: string | null = null): Promise<JobStatus | undefined> {
+  const rows = await withTenant(sql, tenantId, (tx) => tx<JobStatus[]>`select * from apportion.job_status(${String(jobId)}::bigint)`);
+  return rows[0];
+}
+
+export interface QueueDepth {
+  queue: string;
+  queued: bigint;
+  queued_runnable: bigint;
+  running: bigint;
+  oldest_runnable_seconds: string | null;
+  open_failures: bigint;
+}
+
+export async function queueOverview(sql: Sql): Promise<QueueDepth[]> {
+  return sql<QueueDepth[]>`select * from apportion.queue_overview()`;
+}
+
+export interface OpenFailure {
+  job_id: bigint;
+  tenant_id: string | null;
+  queue: string;
+  task: string;
+  error_code: string;
+  error_message: string;
+  attempts: number;
+  correlation_id: string | null;
+  failed_at: Date;
+}
+
+export async function openFailures(sql: Sql, correlationId: string | null = null, limit = 50): Promise<OpenFailure[]> {
+  return sql<OpenFailure[]>`select * from apportion.open_failures(${correlationId}::uuid, ${limit})`;
+}
+
+/** Replay one failed job under its own tenant; returns the new job's id. */
+export async function replayFailedJob(sql: Sql, failure: Pick<OpenFailure, 'job_id' | 'tenant_id'>): Promise<bigint> {
+  const [row] = await withTenant(sql, failure.tenant_id, (tx) =>
+    tx<{ id: bigint }[]>`select apportion.replay_failed_job(${String(failure.job_id)}::bigint) as id`);
+  return row!.id;
+}

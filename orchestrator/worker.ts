@@ -1,0 +1,266 @@
+// The orchestrator: listen, claim, run one transaction per tenant batch,
+// log, report health, shut down cleanly. All queue logic is SQL.
+import postgres from 'postgres';
+import type { Config } from './config.js';
+import { connect, type Sql } from './db.js';
+import { jobFields, type Logger } from './log.js';
+import { claimJobs, enqueue, jobStatus, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
+
+export const NOTIFY_CHANNEL = 'apportion_jobs';
+
+export interface WorkerHealth {
+  live: boolean;
+  ready: boolean;
+  worker_id: string;
+  listener_connected: boolean;
+  last_claim_at: string | null;
+  last_ping_ok_at: string | null;
+  last_ping_ms: number | null;
+  jobs: { succeeded: number; retried: number; failed: number };
+  in_flight: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Worker {
+  private sql!: Sql;
+  private listenSql?: postgres.Sql;
+  private stopping = false;
+  private loops: Promise<void>[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private wakeGeneration = 0;
+  private wakers = new Set<() => void>();
+  private inFlight = new Map<bigint, ClaimedJob>();
+  private pingWaiters = new Map<bigint, (ok: boolean) => void>();
+  private listenerConnected = false;
+  private lastHeartbeatSent = 0;
+  private lastHeartbeatSeen = 0;
+  private lastClaimAt: Date | null = null;
+  private lastPingOkAt: Date | null = null;
+  private lastPingMs: number | null = null;
+  private counts = { succeeded: 0, retried: 0, failed: 0 };
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.sql = connect(this.cfg.databaseUrl, {
+      max: this.cfg.concurrency + 2,
+      prepare: this.cfg.prepare,
+      applicationName: `apportion-worker ${this.cfg.workerId}`,
+    });
+    await this.sql`select 1`;
+    await this.startListener();
+    for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop(i));
+    this.timers.push(setInterval(() => this.wake(), this.cfg.pollIntervalMs));
+    this.timers.push(setInterval(() => void this.checkListener(), Math.max(250, this.cfg.pollIntervalMs)));
+    this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
+    this.timers.push(setInterval(() => void this.schedulePrune(), this.cfg.pruneIntervalMs));
+    for (const t of this.timers) t.unref();
+    this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
+    void this.schedulePrune();
+    void this.ping().catch(() => {});
+  }
+
+  // One dedicated connection for LISTEN (never through a transaction pooler).
+  // postgres.js re-listens after a reconnect and calls onlisten again: that
+  // is where the catch-up claim goes. A heartbeat through the channel detects
+  // a listener that did not come back; the slow poll is the backstop.
+  private async startListener(): Promise<void> {
+    this.listenSql = postgres(this.cfg.listenUrl, { max: 1, onnotice: () => {}, connection: { application_name: `apportion-listener ${this.cfg.workerId}` } });
+    await this.listenSql.listen(
+      NOTIFY_CHANNEL,
+      (payload) => {
+        this.lastHeartbeatSeen = Date.now();
+        if (!payload.startsWith('heartbeat:')) this.wake();
+      },
+      () => {
+        this.listenerConnected = true;
+        this.lastHeartbeatSeen = Date.now();
+        this.log.info({ worker_id: this.cfg.workerId }, 'listener connected; catching up');
+        this.wake();
+      },
+    );
+  }
+
+  private async checkListener(): Promise<void> {
+    if (this.stopping) return;
+    const now = Date.now();
+    const interval = Math.max(250, this.cfg.pollIntervalMs);
+    if (this.lastHeartbeatSent > 0 && this.lastHeartbeatSeen < this.lastHeartbeatSent && now - this.lastHeartbeatSent > 2 * interval) {
+      if (this.listenerConnected) this.log.warn({ worker_id: this.cfg.workerId }, 'listener silent; reconnecting it');
+      this.listenerConnected = false;
+      const old = this.listenSql;
+      this.listenSql = undefined;
+      await old?.end({ timeout: 1 }).catch(() => {});
+      await this.startListener().catch((err) => this.log.error({ err: String(err) }, 'listener reconnect failed'));
+      this.lastHeartbeatSent = 0;
+      return;
+    }
+    if (this.lastHeartbeatSent === 0 || this.lastHeartbeatSeen >= this.lastHeartbeatSent) {
+      this.lastHeartbeatSent = now;
+      await this.sql`select pg_notify(${NOTIFY_CHANNEL}, ${'heartbeat:' + this.cfg.workerId})`.catch(() => {});
+    }
+  }
+
+  private wake(): void {
+    this.wakeGeneration++;
+    for (const w of this.wakers) w();
+    this.wakers.clear();
+  }
+
+  private waitForWake(since: number): Promise<void> {
+    if (this.wakeGeneration !== since || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.wakers.add(resolve));
+  }
+
+  private async loop(index: number): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const generation = this.wakeGeneration;
+      let claimed: ClaimedJob[];
+      try {
+        claimed = await claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, this.cfg.batchSize, this.cfg.leaseSeconds);
+        failures = 0;
+      } catch (err) {
+        failures++;
+        this.log.error({ loop: index, err: String(err) }, 'claim failed');
+        await sleep(Math.min(5000, 100 * 2 ** failures));
+        continue;
+      }
+      if (claimed.length === 0) {
+        await this.waitForWake(generation);
+        continue;
+      }
+      this.lastClaimAt = new Date();
+      for (const j of claimed) this.inFlight.set(j.id, j);
+      try {
+        await this.runClaimed(claimed);
+      } finally {
+        for (const j of claimed) this.inFlight.delete(j.id);
+      }
+    }
+  }
+
+  /** Group by tenant; each group is one transaction, each job a savepoint. */
+  private async runClaimed(claimed: ClaimedJob[]): Promise<void> {
+    const groups = new Map<string | null, ClaimedJob[]>();
+    for (const j of claimed) {
+      const g = groups.get(j.tenant_id);
+      if (g) g.push(j);
+      else groups.set(j.tenant_id, [j]);
+    }
+    for (const [tenantId, jobs] of groups) {
+      if (this.stopping && this.cfg.shutdownTimeoutMs === 0) break;
+      let outcomes: JobOutcome[];
+      try {
+        outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.id));
+      } catch (err) {
+        // The transaction rolled back: nothing happened. Give the jobs back.
+        for (const j of jobs) {
+          this.log.error({ ...jobFields({ ...j, job_id: j.id }), err: String(err) }, 'job batch transaction failed; releasing');
+        }
+        await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => {});
+        continue;
+      }
+      for (const o of outcomes) this.report(o);
+    }
+  }
+
+  private report(o: JobOutcome): void {
+    const fields = { ...jobFields(o), attempt: o.attempt, ms: o.finished_at.getTime() - o.started_at.getTime() };
+    if (o.outcome === 'succeeded') {
+      this.counts.succeeded++;
+      this.log.debug(fields, 'job succeeded');
+    } else if (o.outcome === 'retry') {
+      this.counts.retried++;
+      this.log.warn({ ...fields, error_code: o.error_code, error_message: o.error_message }, 'job failed; will retry');
+    } else {
+      this.counts.failed++;
+      this.log.error({ ...fields, error_code: o.error_code, error_message: o.error_message }, 'job failed for good');
+    }
+    const waiter = this.pingWaiters.get(o.job_id);
+    if (waiter) waiter(o.outcome === 'succeeded');
+  }
+
+  /** Readiness: a ping job's round trip through the real queue. */
+  async ping(timeoutMs = 5000): Promise<number> {
+    const started = performance.now();
+    const id = await enqueue(this.sql, 'housekeeping', 'ping', {});
+    const ok = await new Promise<boolean>((resolve) => {
+      this.pingWaiters.set(id, resolve);
+      // Another worker may run it: look at its status too.
+      const poll = setInterval(() => {
+        void jobStatus(this.sql, id).then((s) => {
+          if (s?.state === 'succeeded') resolve(true);
+          else if (s?.state === 'failed') resolve(false);
+        }).catch(() => {});
+      }, 100);
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.pingWaiters.set(id, (v) => {
+        clearInterval(poll);
+        clearTimeout(timer);
+        resolve(v);
+      });
+    });
+    this.pingWaiters.delete(id);
+    const ms = performance.now() - started;
+    if (!ok) throw new Error(`ping job ${id} did not succeed within ${timeoutMs} ms`);
+    this.lastPingOkAt = new Date();
+    this.lastPingMs = ms;
+    return ms;
+  }
+
+  private async schedulePrune(): Promise<void> {
+    if (this.stopping) return;
+    await enqueue(this.sql, 'housekeeping', 'prune', { retention: this.cfg.retention }, { jobKey: 'prune' }).catch((err) =>
+      this.log.warn({ err: String(err) }, 'could not schedule housekeeping.prune'),
+    );
+  }
+
+  health(): WorkerHealth {
+    const ready = !this.stopping && this.listenerConnected && this.lastPingOkAt !== null;
+    return {
+      live: !this.stopping,
+      ready,
+      worker_id: this.cfg.workerId,
+      listener_connected: this.listenerConnected,
+      last_claim_at: this.lastClaimAt?.toISOString() ?? null,
+      last_ping_ok_at: this.lastPingOkAt?.toISOString() ?? null,
+      last_ping_ms: this.lastPingMs,
+      jobs: { ...this.counts },
+      in_flight: this.inFlight.size,
+    };
+  }
+
+  async queueDepths(): Promise<QueueDepth[]> {
+    return queueOverview(this.sql);
+  }
+
+  /**
+   * Graceful stop: no new claims, in-flight batches get shutdownTimeoutMs to
+   * finish, jobs claimed but not started are released, connections close.
+   */
+  async stop(signal = 'stop'): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.inFlight.size }, 'stopping: finishing in-flight work');
+    for (const t of this.timers) clearInterval(t);
+    this.wake();
+    for (const resolve of this.pingWaiters.values()) resolve(false);
+    const drained = await Promise.race([
+      Promise.all(this.loops).then(() => true),
+      sleep(this.cfg.shutdownTimeoutMs).then(() => false),
+    ]);
+    if (!drained) {
+      const ids = [...this.inFlight.keys()];
+      const released = await releaseJobs(this.sql, this.cfg.workerId, ids).catch(() => 0);
+      this.log.warn({ worker_id: this.cfg.workerId, in_flight: ids.length, released }, 'shutdown timeout: released unstarted jobs; the rest return when their lease expires');
+    }
+    await this.listenSql?.end({ timeout: 1 }).catch(() => {});
+    await this.sql.end({ timeout: drained ? 5 : 0 }).catch(() => {});
+    this.log.info({ worker_id: this.cfg.workerId, drained, ...this.counts }, 'stopped');
+  }
+}
