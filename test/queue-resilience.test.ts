@@ -1,0 +1,165 @@
+// The orchestrator under failure: a killed listener, a SIGKILL mid-batch,
+// two orchestrators at once, and a graceful SIGTERM. Real processes, a real
+// database, nothing mocked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { testDatabase, type TestDatabase } from './helpers/db.js';
+import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
+
+const TENANT = '00000000-0000-0000-0000-00000000e001';
+const MODEL = 'linear-resilience';
+
+let db: TestDatabase;
+let admin: postgres.Sql;
+let workerUrl: string;
+const running: RunningOrchestrator[] = [];
+
+async function orchestrator(env: Record<string, string> = {}) {
+  const o = await startOrchestrator(workerUrl, env);
+  running.push(o);
+  return o;
+}
+
+/** Enqueue allocate_event for `count` fresh events; returns their job ids. */
+async function enqueueAllocations(count: number): Promise<string[]> {
+  return admin.begin(async (tx) => {
+    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
+    const events = await tx`
+      insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+      select 'customer-' || (g % 500), '2025-08-01'::timestamptz + g * interval '1 second', 100 + g % 9973, 'USD'
+        from generate_series(1, ${count}) g
+      returning id`;
+    const payloads = events.map((e) => ({ event_id: e.id, model_version: MODEL }));
+    const ids = await tx`select apportion.enqueue_many('attribution', 'allocate_event', ${tx.json(payloads)}) as id`;
+    return ids.map((r) => String(r.id));
+  });
+}
+
+async function states(jobIds: string[]) {
+  const rows = await admin`select state, count(*)::int as n from apportion.jobs where id = any(${jobIds}::bigint[]) group by state`;
+  return Object.fromEntries(rows.map((r) => [r.state, r.n])) as Record<string, number>;
+}
+
+async function allSucceeded(jobIds: string[], timeoutMs = 60_000) {
+  return waitFor(`${jobIds.length} jobs to succeed`, async () => ((await states(jobIds)).succeeded === jobIds.length ? true : undefined), timeoutMs, 50);
+}
+
+/** Stored allocations equal what one computation gives, for these jobs' events. */
+async function expectExactlyOneRunOfAllocations(jobIds: string[]) {
+  const [diff] = await admin.begin(async (tx) => {
+    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
+    return tx`
+      with ev as (select (payload->>'event_id')::uuid as id from apportion.jobs where id = any(${jobIds}::bigint[])),
+      expected as (select c.event_id, c.channel, c.allocated_revenue_cents, c.allocation_ratio
+                     from apportion.compute_allocations(${MODEL}, array(select id from ev)) c),
+      stored as (select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio
+                   from apportion.attribution_allocations a
+                  where a.tenant_id = ${TENANT} and a.model_version = ${MODEL} and a.event_id in (select id from ev))
+      select (select count(*) from (table expected except all table stored) x)::int as missing,
+             (select count(*) from (table stored except all table expected) x)::int as extra,
+             (select count(*) from expected)::int as expected`;
+  });
+  expect(diff).toMatchObject({ missing: 0, extra: 0 });
+  expect(diff!.expected).toBeGreaterThanOrEqual(jobIds.length);
+}
+
+beforeAll(async () => {
+  db = await testDatabase('queue_resilience');
+  admin = postgres(db.url, { max: 3, onnotice: () => {} });
+  await admin`select apportion.create_tenant('resilience', ${TENANT})`;
+  await admin`select apportion.register_model(${MODEL}, 'linear', '{}')`;
+  await admin.begin(async (tx) => {
+    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
+    await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at)
+             select 'customer-' || (g % 500), (array['email','display','referral','google_search','direct'])[1 + g % 5],
+                    '2025-07-25'::timestamptz + g * interval '7 minutes'
+               from generate_series(1, 2000) g`;
+  });
+  workerUrl = await db.urlAs('apportion_worker');
+});
+
+afterAll(async () => {
+  for (const o of running) await o.stop('SIGKILL');
+  await admin?.end();
+  await db?.drop();
+});
+
+describe('a killed listener', () => {
+  it('re-listens, catches up, and loses no job enqueued meanwhile', async () => {
+    // Poll only once a minute: completion within seconds proves the re-listen catch-up.
+    const o = await orchestrator({ APPORTION_POLL_INTERVAL_MS: '60000', APPORTION_PING_INTERVAL_MS: '60000' });
+    await waitFor('ready', async () => (await o.health('/readyz')).status === 200);
+    const killed = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name like 'apportion-listener%'`;
+    expect(killed.length).toBe(1);
+    const jobs = await enqueueAllocations(300);
+    await allSucceeded(jobs, 20_000);
+    expect(o.logs.filter((l) => l.msg === 'listener connected; catching up').length).toBeGreaterThanOrEqual(2);
+    await expectExactlyOneRunOfAllocations(jobs);
+    expect(await o.stop()).toBe(0);
+  });
+});
+
+describe('SIGKILL mid-batch', () => {
+  it('loses nothing: after a restart every job completes once, attempts recorded', async () => {
+    const jobs = await enqueueAllocations(5000);
+    const first = await orchestrator({ APPORTION_BATCH_SIZE: '200' });
+    await waitFor('work in flight', async () => {
+      const s = await states(jobs);
+      return (s.succeeded ?? 0) > 0 && (s.running ?? 0) > 0 ? true : undefined;
+    }, 30_000, 2);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    const afterKill = await states(jobs);
+    expect(afterKill.running ?? 0).toBeGreaterThan(0); // claimed by the dead worker, leased
+    expect(afterKill.succeeded ?? 0).toBeLessThan(jobs.length);
+
+    await orchestrator();
+    await allSucceeded(jobs);
+    await expectExactlyOneRunOfAllocations(jobs);
+    const [log] = await admin`
+      select count(*) filter (where attempts > 1)::int as retried,
+             count(*) filter (where jsonb_array_length(attempt_log) <> attempts)::int as unrecorded,
+             count(*) filter (where attempts > 1 and not attempt_log @> '[{"outcome": "lease_expired"}]')::int as unexplained
+        from apportion.jobs where id = any(${jobs}::bigint[])`;
+    expect(log!.retried).toBeGreaterThan(0);
+    expect(log!.unrecorded).toBe(0);
+    expect(log!.unexplained).toBe(0);
+  });
+});
+
+describe('two orchestrators at once', () => {
+  it('share the work and never run a job twice', async () => {
+    for (const o of running.splice(0)) await o.stop('SIGTERM');
+    const jobs = await enqueueAllocations(4000);
+    await Promise.all([orchestrator({ APPORTION_WORKER_ID: 'twin-a' }), orchestrator({ APPORTION_WORKER_ID: 'twin-b' })]);
+    await allSucceeded(jobs);
+    const [r] = await admin`
+      select count(*) filter (where attempts <> 1 or jsonb_array_length(attempt_log) <> 1)::int as repeated,
+             count(distinct attempt_log->0->>'worker')::int as workers
+        from apportion.jobs where id = any(${jobs}::bigint[])`;
+    expect(r!.repeated).toBe(0);
+    expect(r!.workers).toBe(2);
+    await expectExactlyOneRunOfAllocations(jobs);
+  });
+});
+
+describe('SIGTERM', () => {
+  it('drains in-flight work, leaves nothing running, exits 0', async () => {
+    for (const o of running.splice(0)) await o.stop('SIGTERM');
+    const jobs = await enqueueAllocations(5000);
+    const o = await orchestrator({ APPORTION_SHUTDOWN_TIMEOUT_MS: '20000' });
+    await waitFor('work in flight', async () => ((await states(jobs)).succeeded ?? 0) > 0 ? true : undefined, 30_000, 2);
+    const t0 = Date.now();
+    expect(await o.stop('SIGTERM')).toBe(0);
+    console.log('sigterm stop ms', Date.now() - t0);
+    const after = await states(jobs);
+    expect(after.running ?? 0).toBe(0);
+    expect(o.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
+    // Whatever was not started waits for the next worker, attempts untouched.
+    await orchestrator();
+    await allSucceeded(jobs);
+    const [r] = await admin`select count(*) filter (where attempts <> 1)::int as n from apportion.jobs where id = any(${jobs}::bigint[])`;
+    expect(r!.n).toBe(0);
+    await expectExactlyOneRunOfAllocations(jobs);
+  });
+});
