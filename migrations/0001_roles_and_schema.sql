@@ -10,6 +10,18 @@ begin
       execute format('create role %I nologin nosuperuser nocreatedb nocreaterole nobypassrls', r);
     end if;
   end loop;
+  -- The roles may predate this install (another database of the cluster, or
+  -- someone else's roles of the same name). Refuse to rely on a runtime role
+  -- that could bypass row level security or act as the owner: RLS would then
+  -- silently stop isolating tenants.
+  foreach r in array array['apportion_ingest', 'apportion_worker', 'apportion_reader'] loop
+    if exists (select from pg_roles where rolname = r and (rolsuper or rolbypassrls or rolcreaterole))
+       or pg_has_role(r, 'apportion_owner', 'member') then
+      raise exception 'role % already exists with SUPERUSER, BYPASSRLS, CREATEROLE or membership in apportion_owner; a runtime role must have none of these', r
+        using errcode = '42501',
+              hint = format('alter role %I nosuperuser nobypassrls nocreaterole; revoke apportion_owner from %I', r, r);
+    end if;
+  end loop;
   -- A non-superuser migrator must be able to act as the owner.
   if not (select rolsuper from pg_roles where rolname = current_user)
      and not pg_has_role(current_user, 'apportion_owner', 'member') then
