@@ -190,20 +190,22 @@ export class Worker {
     const started = performance.now();
     const id = await enqueue(this.sql, 'housekeeping', 'ping', {});
     const ok = await new Promise<boolean>((resolve) => {
-      this.pingWaiters.set(id, resolve);
-      // Another worker may run it: look at its status too.
-      const poll = setInterval(() => {
-        void jobStatus(this.sql, id).then((s) => {
-          if (s?.state === 'succeeded') resolve(true);
-          else if (s?.state === 'failed') resolve(false);
-        }).catch(() => {});
-      }, 100);
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.pingWaiters.set(id, (v) => {
+      const finish = (v: boolean) => {
         clearInterval(poll);
         clearTimeout(timer);
+        this.pingWaiters.delete(id);
         resolve(v);
-      });
+      };
+      // We usually run it ourselves (see report()); another worker may run it
+      // instead, so look at its status too.
+      const poll = setInterval(() => {
+        void jobStatus(this.sql, id).then((s) => {
+          if (s?.state === 'succeeded') finish(true);
+          else if (s?.state === 'failed') finish(false);
+        }).catch(() => {});
+      }, 100);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.pingWaiters.set(id, finish);
     });
     this.pingWaiters.delete(id);
     const ms = performance.now() - started;
@@ -250,10 +252,12 @@ export class Worker {
     for (const t of this.timers) clearInterval(t);
     this.wake();
     for (const resolve of this.pingWaiters.values()) resolve(false);
+    let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
       Promise.all(this.loops).then(() => true),
-      sleep(this.cfg.shutdownTimeoutMs).then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.cfg.shutdownTimeoutMs))),
     ]);
+    clearTimeout(timer);
     if (!drained) {
       const ids = [...this.inFlight.keys()];
       const released = await releaseJobs(this.sql, this.cfg.workerId, ids).catch(() => 0);

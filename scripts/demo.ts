@@ -1,0 +1,186 @@
+#!/usr/bin/env -S npx tsx
+// npm run demo: the whole path on a throwaway database.
+//
+// Starts Postgres (or uses DATABASE_URL), migrates, registers models, creates
+// three tenants with synthetic touchpoints and conversions ingested as
+// apportion_ingest, runs the orchestrator (as apportion_worker) until every
+// event is allocated for every active model, then prints each tenant's
+// revenue by channel with the models side by side, read as apportion_reader,
+// and shows that each tenant saw only its own data.
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+import { acquireDatabase } from './lib/cluster.js';
+import { migrate } from '../orchestrator/migrate.js';
+import { loadConfig } from '../orchestrator/config.js';
+import { connect, withTenant } from '../orchestrator/db.js';
+import { createLogger } from '../orchestrator/log.js';
+import { Worker } from '../orchestrator/worker.js';
+
+const MODELS: [string, string, object][] = [
+  ['last-touch-v1', 'last_touch', {}],
+  ['first-touch-v1', 'first_touch', {}],
+  ['linear-v1', 'linear', {}],
+  ['time-decay-7d', 'time_decay', { half_life: '7 days' }],
+  ['position-40-40', 'position_based', { first: 0.4, last: 0.4 }],
+  ['last-non-direct-v1', 'last_non_direct', {}],
+];
+
+const TENANTS = [
+  { name: 'Acme Outfitters', events: 400, touches: 1600, models: ['last-touch-v1', 'linear-v1', 'time-decay-7d', 'position-40-40'] },
+  { name: 'Globex Software', events: 300, touches: 1500, models: ['first-touch-v1', 'linear-v1', 'last-non-direct-v1'] },
+  { name: 'Initech Coffee', events: 250, touches: 900, models: ['last-touch-v1', 'linear-v1', 'time-decay-7d'] },
+];
+
+const CHANNELS = ['direct', 'email', 'google_search', 'organic_search', 'paid_social', 'referral', 'display'];
+
+// Small seeded PRNG so every run shows the same numbers.
+function prng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const money = (cents: bigint) => {
+  const s = (Number(cents) / 100).toFixed(2);
+  return s.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+};
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function loginRole(admin: postgres.Sql, group: string, url: string): Promise<string> {
+  const login = `${group}_demo`;
+  const password = randomBytes(12).toString('hex');
+  await admin.unsafe(`do $$ begin
+    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
+  end $$`);
+  await admin.unsafe(`alter role ${login} password '${password}'`);
+  await admin.unsafe(`grant ${group} to ${login}`);
+  const u = new URL(url);
+  u.username = login;
+  u.password = password;
+  return u.toString();
+}
+
+const t0 = performance.now();
+const step = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
+
+const target = await acquireDatabase('apportion_demo', { fast: true });
+step(target.server ? `started a throwaway PostgreSQL (${target.server.kind}) on loopback` : 'using DATABASE_URL');
+let worker: Worker | undefined;
+const admin = postgres(target.url, { max: 2, onnotice: () => {} });
+try {
+  const ran = await migrate(target.url);
+  step(`migrated: ${ran.migrations.length} migration(s), ${ran.sources.length} SQL source file(s) applied`);
+
+  for (const [version, kind, params] of MODELS) await admin`select apportion.register_model(${version}, ${kind}, ${admin.json(params as never)})`;
+  step(`registered ${MODELS.length} model versions: ${MODELS.map((m) => m[0]).join(', ')}`);
+
+  const ingestUrl = await loginRole(admin, 'apportion_ingest', target.url);
+  const workerUrl = await loginRole(admin, 'apportion_worker', target.url);
+  const readerUrl = await loginRole(admin, 'apportion_reader', target.url);
+  const ingest = connect(ingestUrl, { max: 2 });
+  const reader = connect(readerUrl, { max: 2 });
+
+  // Tenants and their data, ingested the way a service would.
+  const tenants: { id: string; name: string; events: number; models: string[] }[] = [];
+  const rand = prng(20250601);
+  for (const t of TENANTS) {
+    const [row] = await admin`select apportion.create_tenant(${t.name}) as id`;
+    const id = row!.id as string;
+    tenants.push({ id, name: t.name, events: t.events, models: t.models });
+    const customers = Math.round(t.events * 0.8);
+    const start = Date.parse('2025-06-01T00:00:00Z');
+    const touches = Array.from({ length: t.touches }, (_, i) => ({
+      customer_id: `cust-${Math.floor(rand() * customers)}`,
+      channel: CHANNELS[Math.floor(rand() ** 1.4 * CHANNELS.length)]!,
+      occurred_at: new Date(start + rand() * 60 * 86_400_000).toISOString(),
+      external_id: `touch-${i}`,
+    }));
+    const events = Array.from({ length: t.events }, (_, i) => ({
+      customer_id: `cust-${Math.floor(rand() * customers)}`,
+      occurred_at: new Date(start + (20 + rand() * 45) * 86_400_000).toISOString(),
+      revenue_cents: String(Math.floor(500 + rand() ** 2 * 50_000)),
+      external_event_id: `order-${i}`,
+    }));
+    await withTenant(ingest, id, async (tx) => {
+      for (const m of t.models) await tx`select apportion.activate_model(${m})`;
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at, external_id)
+               select * from jsonb_to_recordset(${tx.json(touches as never)}) as x(customer_id text, channel text, occurred_at timestamptz, external_id text)`;
+      // Inserting the events enqueues allocate_event for each active model.
+      await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency, external_event_id)
+               select customer_id, occurred_at, revenue_cents, 'USD', external_event_id
+                 from jsonb_to_recordset(${tx.json(events as never)}) as x(customer_id text, occurred_at timestamptz, revenue_cents bigint, external_event_id text)`;
+    });
+    step(`tenant ${t.name}: ${t.touches} touchpoints, ${t.events} conversions ingested; models ${t.models.join(', ')} active`);
+  }
+  const expected = tenants.reduce((n, t) => n + t.events * t.models.length, 0);
+  const [queued] = await admin`select count(*)::int as n from apportion.jobs where queue = 'attribution' and state = 'queued'`;
+  step(`ingest enqueued ${queued!.n} allocate_event jobs by itself (expected ${expected})`);
+
+  // The orchestrator, as apportion_worker.
+  const cfg = loadConfig({ ...process.env, DATABASE_URL: workerUrl, APPORTION_HEALTH_PORT: '-1', LOG_LEVEL: 'warn' });
+  worker = new Worker(cfg, createLogger('warn'));
+  const workStarted = performance.now();
+  await worker.start();
+  for (;;) {
+    const [s] = await admin`select count(*) filter (where state in ('queued', 'running'))::int as pending,
+                                   count(*) filter (where state = 'failed')::int as failed
+                              from apportion.jobs where queue = 'attribution'`;
+    if (s!.pending === 0) {
+      const secs = (performance.now() - workStarted) / 1000;
+      step(`orchestrator allocated everything: ${expected} event x model allocations in ${secs.toFixed(1)} s (${Math.round(expected / secs)} jobs/s), ${s!.failed} failed`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pingMs = await worker.ping();
+  step(`readiness ping through the queue: ${pingMs.toFixed(1)} ms`);
+  await worker.stop('demo done');
+  worker = undefined;
+
+  // Report: per tenant, revenue by channel, models side by side, as apportion_reader.
+  for (const t of tenants) {
+    const rows = await withTenant(reader, t.id, (tx) => tx<{ channel: string; model_version: string; revenue_cents: bigint }[]>`
+      select channel, model_version, sum(revenue_cents)::bigint as revenue_cents
+        from apportion.daily_channel_revenue group by 1, 2`);
+    const [totals] = await withTenant(reader, t.id, (tx) => tx`
+      select count(distinct event_id)::int as events, count(distinct tenant_id)::int as tenants_seen
+        from apportion.attribution_allocations`);
+    const channels = [...new Set(rows.map((r) => r.channel))].sort();
+    const cell = (c: string, m: string) => rows.find((r) => r.channel === c && r.model_version === m)?.revenue_cents ?? 0n;
+    const body = channels.map((c) => [c, ...t.models.map((m) => money(cell(c, m)))]);
+    body.push(['TOTAL', ...t.models.map((m) => money(rows.filter((r) => r.model_version === m).reduce((s, r) => s + r.revenue_cents, 0n)))]);
+    console.log(`\n${t.name} — revenue (USD) by channel, ${totals!.events} conversions, rows of ${totals!.tenants_seen} tenant(s) visible`);
+    console.log(table(['channel', ...t.models], body));
+  }
+
+  // Isolation: what each tenant's reader can see, and what no tenant sees.
+  console.log('\nIsolation check (as apportion_reader / apportion_ingest):');
+  const [all] = await admin`select count(*)::int as n from apportion.attribution_events`;
+  for (const t of tenants) {
+    const [seen] = await withTenant(ingest, t.id, (tx) => tx`
+      select (select count(*)::int from apportion.attribution_events) as events,
+             (select count(*)::int from apportion.attribution_events where tenant_id <> ${t.id}) as foreign_events`);
+    const [alloc] = await withTenant(reader, t.id, (tx) => tx`
+      select count(*)::int as n, count(*) filter (where tenant_id <> ${t.id})::int as foreign from apportion.attribution_allocations`);
+    console.log(`  ${t.name.padEnd(16)} sees ${seen!.events} of ${all!.n} events (${seen!.foreign_events} of other tenants), ${alloc!.n} allocations (${alloc!.foreign} of other tenants)`);
+  }
+  const [none] = await reader`select count(*)::int as n from apportion.attribution_allocations`;
+  console.log(`  no tenant set     sees ${none!.n} allocations`);
+  await ingest.end();
+  await reader.end();
+  step('done');
+} finally {
+  await worker?.stop('demo failed');
+  await admin.end();
+  await target.release();
+}
