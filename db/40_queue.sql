@@ -339,10 +339,10 @@ declare
   v_started timestamptz;
   v_state text;
   v_message text;
-  v_ok_ids bigint[] := '{}';
-  v_ok_results jsonb[] := '{}';
-  v_ok_started timestamptz[] := '{}';
-  v_ok_finished timestamptz[] := '{}';
+  v_ok_ids bigint[] := '{}'::bigint[];
+  v_ok_results jsonb[] := '{}'::jsonb[];
+  v_ok_started timestamptz[] := '{}'::timestamptz[];
+  v_ok_finished timestamptz[] := '{}'::timestamptz[];
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
 begin
   for v_job in

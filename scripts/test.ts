@@ -70,8 +70,9 @@ async function lint(url: string): Promise<boolean> {
         join pg_namespace n on n.oid = f.pronamespace
         join pg_language l on l.oid = f.prolang
         -- trigger functions are checked against the table they are attached to
-        left join lateral (select t.tgrelid from pg_trigger t where t.tgfoid = f.oid limit 1) trg on true
-        cross join lateral plpgsql_check_function_tb(f.oid, coalesce(trg.tgrelid, 0)) r
+        left join lateral (select t.tgrelid, t.tgnewtable, t.tgoldtable from pg_trigger t where t.tgfoid = f.oid limit 1) trg on true
+        cross join lateral plpgsql_check_function_tb(f.oid, coalesce(trg.tgrelid, 0),
+                                                     newtable => trg.tgnewtable, oldtable => trg.tgoldtable) r
        where n.nspname = 'apportion' and l.lanname = 'plpgsql'
        order by 1, r.lineno`;
     for (const f of findings) console.error(`plpgsql_check ${f.level}: ${f.fn} line ${f.lineno ?? '?'}: ${f.message}`);
