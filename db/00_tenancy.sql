@@ -38,6 +38,11 @@ as $$
 declare
   v_tenant uuid := apportion.current_tenant_id();
 begin
+  -- Administrators (the owner role, superusers) write any tenant's rows,
+  -- e.g. create_tenant's default channels; their RLS policy allows it.
+  if v_tenant is null and pg_has_role(current_user, 'apportion_owner', 'member') then
+    return new;
+  end if;
   if v_tenant is null then
     raise exception 'no tenant set: writes to apportion.% need app.tenant_id (select set_config(''app.tenant_id'', ''<tenant uuid>'', true))', tg_table_name
       using errcode = '42501';
@@ -55,6 +60,9 @@ create or replace trigger touchpoints_check_tenant
   for each row execute function apportion.check_tenant_write();
 create or replace trigger attribution_events_check_tenant
   before insert or update on apportion.attribution_events
+  for each row execute function apportion.check_tenant_write();
+create or replace trigger channels_check_tenant
+  before insert or update on apportion.channels
   for each row execute function apportion.check_tenant_write();
 
 -- The channel taxonomy every new tenant starts with.

@@ -125,7 +125,7 @@ reset role;
 
 set local role apportion_ingest;
 select throws_ok($$insert into apportion.channels (tenant_id, code, name) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'rls_probe', 'Probe')$$,
-  '42501', 'new row violates row-level security policy for table "channels"', 'ingest, no tenant: INSERT into channels refused');
+  '42501', 'no tenant set: writes to apportion.channels need app.tenant_id (select set_config(''app.tenant_id'', ''<tenant uuid>'', true))', 'ingest, no tenant: INSERT into channels refused');
 select throws_ok($$insert into apportion.touchpoints (tenant_id, customer_id, channel, occurred_at) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-x', 'email', '2026-01-05 00:00Z')$$,
   '42501', null, 'ingest, no tenant: INSERT into touchpoints refused');
 select throws_ok($$insert into apportion.attribution_events (tenant_id, customer_id, occurred_at, revenue_cents, currency) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-x', '2026-01-05 00:00Z', 100, 'EUR')$$,
@@ -189,7 +189,7 @@ reset role;
 
 set local role apportion_ingest;
 select throws_ok($$insert into apportion.channels (tenant_id, code, name) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'rls_probe', 'Probe')$$,
-  '42501', 'new row violates row-level security policy for table "channels"', 'ingest, empty tenant: INSERT into channels refused');
+  '42501', 'no tenant set: writes to apportion.channels need app.tenant_id (select set_config(''app.tenant_id'', ''<tenant uuid>'', true))', 'ingest, empty tenant: INSERT into channels refused');
 select throws_ok($$insert into apportion.touchpoints (tenant_id, customer_id, channel, occurred_at) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-x', 'email', '2026-01-05 00:00Z')$$,
   '42501', null, 'ingest, empty tenant: INSERT into touchpoints refused');
 select throws_ok($$insert into apportion.attribution_events (tenant_id, customer_id, occurred_at, revenue_cents, currency) values ('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-x', '2026-01-05 00:00Z', 100, 'EUR')$$,
@@ -277,7 +277,7 @@ set local role apportion_ingest;
 select lives_ok($$insert into apportion.channels (code, name) values ('rls_new', 'New')$$,
   'ingest, tenant A: INSERT of a channel for A succeeds');
 select throws_ok($$insert into apportion.channels (tenant_id, code, name) values ('bbbbbbbb-0000-4000-8000-00000000000b', 'rls_new', 'New')$$,
-  '42501', 'new row violates row-level security policy for table "channels"', 'ingest, tenant A: INSERT of a channel for B refused');
+  '42501', 'tenant_id bbbbbbbb-0000-4000-8000-00000000000b is not the current tenant (app.tenant_id = aaaaaaaa-0000-4000-8000-00000000000a): rows may only be written for the current tenant', 'ingest, tenant A: INSERT of a channel for B refused');
 select lives_ok($$insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('cust-a', 'email', '2026-01-03 00:00Z')$$,
   'ingest, tenant A: INSERT of a touchpoint for A succeeds');
 select throws_ok($$insert into apportion.touchpoints (tenant_id, customer_id, channel, occurred_at) values ('bbbbbbbb-0000-4000-8000-00000000000b', 'cust-b', 'email', '2026-01-03 00:00Z')$$,
