@@ -5,9 +5,10 @@
 -- D = sum(W_c). Its exact share is revenue * W_c / D; it first gets
 -- floor(revenue * W_c / D), computed with exact numeric div()/mod(), and the
 -- cents left over go one each to the largest remainders mod(revenue * W_c, D),
--- ties broken by md5(event_id || ':' || channel) ascending (largest
--- remainder / Hamilton method). No float anywhere, nothing depends on row
--- order, and the parts always sum to the revenue.
+-- ties broken by md5(event_id || ':' || channel) ascending, compared
+-- bytewise (collation "C") (largest remainder / Hamilton method). No float
+-- anywhere, nothing depends on row order, and the parts always sum to the
+-- revenue.
 --
 -- Touch weight numerators per kind (touches in touch order 1..n):
 --   last_touch       1 for touch n
@@ -16,20 +17,27 @@
 --   linear           1 each                                  (D = n)
 --   position_based   n = 1: 1; n = 2: 1 each; n >= 3: first*(n-2) for touch 1,
 --                    last*(n-2) for touch n, (1-first-last) for the rest (D = n-2)
---   time_decay       2^(-(dt_i - dt_n)/half_life), dt in seconds before the event;
---                    the newest touch weighs 1, so D >= 1 however old the rest.
---                    The exponent is rounded half up to 12 decimal places
---                    (exactly), 2^-x is computed to 40 places and rounded half
---                    up to 18, so the weights are the same on every server.
--- The lookback window is computed in UTC (the functions pin TimeZone), so
--- '30 days' is always 720 hours whatever the session's time zone.
+--   time_decay       2^-x with x = (dt_i - dt_n) / half_life, dt in seconds
+--                    before the event: the newest touch weighs 1, so D >= 1
+--                    however old the rest. x is rounded half up to 12
+--                    decimal places exactly (div() of exact numerics); 2^-x is
+--                    the product of four apportion.decay_factors rows (good to
+--                    ~1e-49) rounded half up to 18 decimal places; from x >= 61
+--                    on 2^-x < 5e-19 rounds to 0. The weights are therefore the
+--                    same on every server.
 --   fixed_split      no touches: the channel list, weights or 1 each.
 -- An event with no touch in its window goes whole to the fallback channel.
--- Channels whose weight is zero get no row.
+-- Channels whose weight is zero get no row. touchpoint_count is the number of
+-- the event's in-window touches on the channel (0 for fixed_split and
+-- fallback rows).
+-- The lookback window is computed in UTC (the function pins TimeZone), so
+-- '30 days' is always 720 hours whatever the session's time zone.
 
 -- Allocations for a set of the current tenant's events, computed, not stored.
 -- The events are those named in p_event_ids, or when it is null, those with
 -- occurred_at in [p_window_start, p_window_end).
+-- Settings pinned for speed, not results: JIT compilation costs more than it
+-- saves on this query, and parallel workers only slow the small branches.
 create or replace function apportion.compute_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -48,118 +56,137 @@ returns table (
 language plpgsql stable
 set search_path = pg_catalog, pg_temp
 set timezone = 'UTC'
+set jit = off
+set max_parallel_workers_per_gather = 0
 as $$
 #variable_conflict use_column
 declare
   v_tenant uuid := apportion.require_tenant();
   v_model apportion.attribution_models := apportion.require_model(p_model_version);
   v_kind text := v_model.kind;
+  v_direct text[];
   p record;
 begin
   select * into p from apportion.resolve_model_params(v_model.kind, v_model.params);
+  select coalesce(array_agg(c.code), '{}') into v_direct
+    from apportion.channels c where c.tenant_id = v_tenant and c.is_direct;
 
   return query
-  with ev as (
-    select e.id, e.customer_id, e.occurred_at, e.revenue_cents, e.currency
+  with ev as materialized (
+    select e.id, e.customer_id, e.occurred_at, e.occurred_at - p.lookback as window_from,
+           e.revenue_cents, e.currency
       from apportion.attribution_events e
      where e.tenant_id = v_tenant and p_event_ids is not null and e.id = any (p_event_ids)
     union all
-    select e.id, e.customer_id, e.occurred_at, e.revenue_cents, e.currency
+    select e.id, e.customer_id, e.occurred_at, e.occurred_at - p.lookback,
+           e.revenue_cents, e.currency
       from apportion.attribution_events e
      where e.tenant_id = v_tenant and p_event_ids is null
        and e.occurred_at >= p_window_start and e.occurred_at < p_window_end
   ),
   touch as (
-    -- Touches in each event's lookback window, in touch order (occurred_at, id).
-    select ev.id as event_id, t.channel,
+    -- Touches in each event's lookback window, in touch order (occurred_at, id);
+    -- an event without any keeps one row with a null channel (n = 0).
+    -- The window's lower bound comes precomputed from ev: a plain comparison
+    -- can serve as an index condition under row level security, an
+    -- expression with a non-leakproof operator (timestamptz - interval)
+    -- could not.
+    select ev.id as event_id, t.channel, ev.revenue_cents, ev.currency, ev.occurred_at,
            row_number() over w as pos,
-           count(*) over (partition by ev.id) as n,
-           extract(epoch from ev.occurred_at - t.occurred_at) as dt,
-           case when v_kind = 'last_non_direct' then
-             not coalesce((select c.is_direct from apportion.channels c
-                            where c.tenant_id = v_tenant and c.code = t.channel), false)
-           end as non_direct
+           count(t.channel) over (partition by ev.id) as n,
+           case when v_kind = 'time_decay' then t.occurred_at end as touch_at,
+           case when v_kind = 'time_decay' then max(t.occurred_at) over (partition by ev.id) end as newest_at,
+           case when v_kind = 'last_non_direct' then t.channel <> all (v_direct) end as non_direct
       from ev
-      join apportion.touchpoints t
+      left join apportion.touchpoints t
         on t.tenant_id = v_tenant and t.customer_id = ev.customer_id
-       and t.occurred_at >= ev.occurred_at - p.lookback and t.occurred_at <= ev.occurred_at
+       and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
      where v_kind <> 'fixed_split'
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as (
     select touch.*,
-           coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n) as last_non_direct_pos,
+           case when v_kind = 'last_non_direct' then
+             coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n)
+           end as last_non_direct_pos,
+           -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly
            case when v_kind = 'time_decay' then
-             div(2 * (touch.dt - min(touch.dt) over (partition by touch.event_id)) * 1000000000000 + p.half_life_seconds,
-                 2 * p.half_life_seconds)
-           end as decay_x12
+             div(2 * extract(epoch from touch.newest_at - touch.touch_at) * 1000000000000 + p.half_life_seconds,
+                 2 * p.half_life_seconds)::bigint
+           end as x12
       from touch
   ),
   touch_weighted as (
-    select tm.event_id, tm.channel,
-           case v_kind
-             when 'last_touch' then (tm.pos = tm.n)::int::numeric
-             when 'first_touch' then (tm.pos = 1)::int::numeric
-             when 'last_non_direct' then (tm.pos = tm.last_non_direct_pos)::int::numeric
-             when 'linear' then 1::numeric
-             when 'position_based' then
-               case when tm.n <= 2 then 1::numeric
-                    when tm.pos = 1 then p.first_share * (tm.n - 2)
-                    when tm.pos = tm.n then p.last_share * (tm.n - 2)
-                    else 1 - p.first_share - p.last_share end
-             when 'time_decay' then
-               -- x = (dt - dt_newest) / half_life rounded half up to 12 places,
-               -- exactly (div() is an exact integer quotient): x = X / 10^12.
-               -- 2^-x is computed to 40 places, then rounded to 18; from
-               -- x >= 61 on 2^-x < 5e-19 rounds to 0 anyway.
-               case when tm.decay_x12 >= 61000000000000 then 0::numeric
-                    else round(power(2::numeric, -round(tm.decay_x12 * 0.000000000001, 40)), 18) end
+    select tm.event_id, coalesce(tm.channel, p.fallback_channel) as channel,
+           tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
+           case when tm.n = 0 then 1::numeric  -- no touch: all to the fallback channel
+                else case v_kind
+                  when 'last_touch' then (tm.pos = tm.n)::int::numeric
+                  when 'first_touch' then (tm.pos = 1)::int::numeric
+                  when 'last_non_direct' then (tm.pos = tm.last_non_direct_pos)::int::numeric
+                  when 'linear' then 1::numeric
+                  when 'position_based' then
+                    case when tm.n <= 2 then 1::numeric
+                         when tm.pos = 1 then p.first_share * (tm.n - 2)
+                         when tm.pos = tm.n then p.last_share * (tm.n - 2)
+                         else 1 - p.first_share - p.last_share end
+                end
            end as w
       from touch_marked tm
+     where v_kind <> 'time_decay'
+    union all
+    select tm.event_id, coalesce(tm.channel, p.fallback_channel),
+           tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
+           case when tm.n = 0 then 1::numeric
+                when tm.x12 >= 61000000000000 then 0::numeric
+                else round(f0.factor * f1.factor * f2.factor * f3.factor, 18) end
+      from touch_marked tm
+      left join apportion.decay_factors f0 on f0.part = 0 and f0.digits = least(tm.x12 / 1000000000000, 60)
+      left join apportion.decay_factors f1 on f1.part = 1 and f1.digits = tm.x12 / 100000000 % 10000
+      left join apportion.decay_factors f2 on f2.part = 2 and f2.digits = tm.x12 / 10000 % 10000
+      left join apportion.decay_factors f3 on f3.part = 3 and f3.digits = tm.x12 % 10000
+     where v_kind = 'time_decay'
   ),
   channel_weight as (
-    select tw.event_id, tw.channel, sum(tw.w) as w, count(*)::int as touches
+    select tw.event_id, tw.channel, tw.revenue_cents, tw.currency, tw.occurred_at,
+           sum(tw.w) as w, (count(*) filter (where tw.n > 0))::int as touches
       from touch_weighted tw
-     group by tw.event_id, tw.channel
+     group by tw.event_id, tw.channel, tw.revenue_cents, tw.currency, tw.occurred_at
     union all
     -- fixed_split: the fixed channel list, for every event.
-    select ev.id, s.channel, coalesce(s.weight, 1), 0
+    select ev.id, s.channel, ev.revenue_cents, ev.currency, ev.occurred_at, coalesce(s.weight, 1), 0
       from ev
      cross join unnest(p.split_channels, p.split_weights) as s (channel, weight)
      where v_kind = 'fixed_split'
-    union all
-    -- No touch in the window: everything to the fallback channel.
-    select ev.id, p.fallback_channel, 1::numeric, 0
-      from ev
-     where v_kind <> 'fixed_split'
-       and not exists (select from touch_weighted tw where tw.event_id = ev.id)
-  ),
-  split as (
-    select cw.event_id, cw.channel, cw.touches, ev.revenue_cents, ev.currency, ev.occurred_at,
-           cw.w, sum(cw.w) over (partition by cw.event_id) as d
-      from channel_weight cw
-      join ev on ev.id = cw.event_id
-     where cw.w > 0
   ),
   floored as (
-    select s.*,
-           div(s.revenue_cents * s.w, s.d) as floor_cents,
-           mod(s.revenue_cents * s.w, s.d) as remainder
-      from split s
+    select cw.*,
+           div(cw.revenue_cents * cw.w, cw.d) as floor_cents,
+           mod(cw.revenue_cents * cw.w, cw.d) as remainder
+      from (select cw.*, sum(cw.w) over (partition by cw.event_id) as d
+              from channel_weight cw where cw.w > 0) cw
   ),
   ranked as (
     select f.*,
-           f.revenue_cents - sum(f.floor_cents) over (partition by f.event_id) as leftover,
-           row_number() over (partition by f.event_id
-                              order by f.remainder desc, md5(f.event_id::text || ':' || f.channel)) as remainder_rank
+           f.revenue_cents - sum(f.floor_cents) over (partition by f.event_id) as leftover
       from floored f
+  ),
+  spare as (
+    -- Only events with cents left over need the ranking (and the md5).
+    select r.*,
+           case when r.leftover = 0 then 0
+                else row_number() over (partition by r.event_id
+                                        order by r.remainder desc,
+                                                 case when r.leftover > 0 then md5(r.event_id::text || ':' || r.channel) collate "C" end)
+           end as remainder_rank
+      from ranked r
   )
   select r.event_id, r.channel,
-         (r.floor_cents + (r.remainder_rank <= r.leftover)::int)::bigint,
+         (r.floor_cents + (r.remainder_rank between 1 and r.leftover)::int)::bigint,
          -- weight rounded half up to 6 places, exactly: floor(W/D * 10^6 + 1/2)
          div(2 * r.w * 1000000 + r.d, 2 * r.d) / 1000000,
          r.touches, r.currency, r.occurred_at
-    from ranked r;
+    from spare r;
 end
 $$;
 

@@ -1,0 +1,294 @@
+// An independent implementation of attribution.md in TypeScript, written from
+// the spec text, with exact arithmetic (BigInt rationals): the SQL engine is
+// checked against it row for row. It shares no code with db/20_allocation.sql;
+// where the spec leaves a rounding choice open it follows the engine's
+// documented one (time_decay: exponent rounded half up to 12 decimals, 2^-x
+// rounded half up to 18 decimals, relative to the newest touch).
+import { createHash } from 'node:crypto';
+
+export type Kind =
+  | 'last_touch' | 'last_non_direct' | 'first_touch' | 'linear' | 'time_decay' | 'position_based' | 'fixed_split';
+
+export interface ModelParams {
+  lookback?: string;
+  fallback_channel?: string;
+  half_life?: string;
+  first?: number;
+  last?: number;
+  channels?: string[];
+  weights?: number[];
+}
+
+export interface Touch {
+  id: string;
+  customerId: string;
+  channel: string;
+  /** microseconds since the Unix epoch, UTC */
+  at: bigint;
+}
+
+export interface ConversionEvent {
+  id: string;
+  customerId: string;
+  at: bigint;
+  revenueCents: bigint;
+}
+
+export interface Allocation {
+  eventId: string;
+  channel: string;
+  cents: bigint;
+  /** the channel's weight rounded half up to 6 decimals, as text "0.333333" */
+  ratio: string;
+  touchpointCount: number;
+}
+
+// ---- exact rationals ------------------------------------------------------
+
+export interface Rat { n: bigint; d: bigint }
+
+const gcd = (a: bigint, b: bigint): bigint => {
+  a = a < 0n ? -a : a;
+  b = b < 0n ? -b : b;
+  while (b) [a, b] = [b, a % b];
+  return a;
+};
+export const rat = (n: bigint, d = 1n): Rat => {
+  if (d === 0n) throw new Error('division by zero');
+  if (d < 0n) [n, d] = [-n, -d];
+  const g = gcd(n, d) || 1n;
+  return { n: n / g, d: d / g };
+};
+export const add = (a: Rat, b: Rat): Rat => rat(a.n * b.d + b.n * a.d, a.d * b.d);
+export const sub = (a: Rat, b: Rat): Rat => rat(a.n * b.d - b.n * a.d, a.d * b.d);
+export const mul = (a: Rat, b: Rat): Rat => rat(a.n * b.n, a.d * b.d);
+export const div = (a: Rat, b: Rat): Rat => rat(a.n * b.d, a.d * b.n);
+export const cmp = (a: Rat, b: Rat): number => {
+  const x = a.n * b.d - b.n * a.d;
+  return x < 0n ? -1 : x > 0n ? 1 : 0;
+};
+/** floor for non-negative rationals */
+const floorNonNeg = (a: Rat): bigint => a.n / a.d;
+
+/** A JSON number's decimal text as an exact rational ("0.4" -> 2/5). */
+export function decimal(value: number | string): Rat {
+  const text = String(value);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m) throw new Error(`not a decimal: ${text}`);
+  const frac = m[3] ?? '';
+  let n = BigInt(m[2]! + frac) * (m[1] ? -1n : 1n);
+  let d = 10n ** BigInt(frac.length);
+  const e = Number(m[4] ?? 0);
+  if (e > 0) n *= 10n ** BigInt(e);
+  if (e < 0) d *= 10n ** BigInt(-e);
+  return rat(n, d);
+}
+
+/** Round half up to `places` decimals; returns the integer value * 10^places. */
+function roundHalfUpScaled(a: Rat, places: number): bigint {
+  const scale = 10n ** BigInt(places);
+  // floor(a * scale + 1/2) for a >= 0
+  return (2n * a.n * scale + a.d) / (2n * a.d);
+}
+
+/** Fixed-point text of an integer scaled by 10^places ("333333", 6 -> "0.333333"). */
+function scaledText(v: bigint, places: number): string {
+  const s = v.toString().padStart(places + 1, '0');
+  return `${s.slice(0, s.length - places)}.${s.slice(s.length - places)}`;
+}
+
+// ---- intervals ------------------------------------------------------------
+
+const UNIT_US: Record<string, bigint> = {
+  microsecond: 1n, millisecond: 1000n, second: 1_000_000n, minute: 60_000_000n,
+  hour: 3_600_000_000n, day: 86_400_000_000n, week: 604_800_000_000n,
+};
+
+/** Interval text like "30 days", "12 hours 30 minutes" in microseconds (days are 24 h, UTC). */
+export function intervalMicros(text: string): bigint {
+  let total = 0n;
+  const re = /(\d+)\s*(microsecond|millisecond|second|minute|hour|day|week)s?/g;
+  let matched = '';
+  for (const m of text.matchAll(re)) {
+    total += BigInt(m[1]!) * UNIT_US[m[2]!]!;
+    matched += m[0];
+  }
+  if (!matched || text.replace(re, '').trim() !== '') throw new Error(`reference: unsupported interval ${JSON.stringify(text)}`);
+  return total;
+}
+
+// ---- 2^-x to 60+ digits ---------------------------------------------------
+
+const FIXED = 10n ** 70n;
+
+/** ln 2 * 10^70, from ln 2 = 2 atanh(1/3) = 2 sum 1 / ((2k+1) 3^(2k+1)). */
+const LN2_FIXED = (() => {
+  let sum = 0n;
+  let pow3 = 3n;
+  for (let k = 0n; ; k++) {
+    const term = FIXED * 10n ** 5n / ((2n * k + 1n) * pow3);
+    if (term === 0n) break;
+    sum += term;
+    pow3 *= 9n;
+  }
+  return (2n * sum) / 10n ** 5n;
+})();
+
+/** 2^-(X / 10^12) * 10^70, to within a few units in the last place. */
+function pow2NegFixed(x12: bigint): bigint {
+  const whole = x12 / 10n ** 12n;
+  const frac = x12 % 10n ** 12n;
+  // y = frac / 10^12 * ln 2, in [0, ln 2); exp(-y) by its Taylor series.
+  const y = (frac * LN2_FIXED) / 10n ** 12n;
+  let term = FIXED;
+  let sum = FIXED;
+  for (let k = 1n; term !== 0n; k++) {
+    term = (term * y) / (FIXED * k);
+    sum += k % 2n === 1n ? -term : term;
+  }
+  return sum >> whole;
+}
+
+/**
+ * time_decay touch weight relative to the newest touch, exactly as the
+ * engine documents it: x = dt / half_life rounded half up to 12 decimals,
+ * weight = 2^-x rounded half up to 18 decimals.
+ */
+export function decayWeight(dtMicros: bigint, halfLifeMicros: bigint): Rat {
+  const x12 = (2n * dtMicros * 10n ** 12n + halfLifeMicros) / (2n * halfLifeMicros);
+  if (x12 >= 61n * 10n ** 12n) return rat(0n);
+  const v = pow2NegFixed(x12); // scale 10^70
+  const rounded = (v + 5n * 10n ** 51n) / 10n ** 52n; // half up to 18 decimals
+  return rat(rounded, 10n ** 18n);
+}
+
+// ---- the models -----------------------------------------------------------
+
+export interface Model {
+  kind: Kind;
+  params: ModelParams;
+}
+
+/**
+ * Allocate one event. `touches` are the tenant's touches of any customer;
+ * `directChannels` the tenant's direct-type channel codes.
+ */
+export function allocate(event: ConversionEvent, touches: Touch[], model: Model, directChannels: Set<string>): Allocation[] {
+  const p = model.params;
+  const lookback = intervalMicros(p.lookback ?? '30 days');
+  const fallback = p.fallback_channel ?? 'unattributed';
+
+  const weights = new Map<string, Rat>();
+  const counts = new Map<string, number>();
+  const addWeight = (channel: string, w: Rat) => weights.set(channel, add(weights.get(channel) ?? rat(0n), w));
+
+  if (model.kind === 'fixed_split') {
+    const channels = p.channels!;
+    channels.forEach((c, i) => addWeight(c, p.weights ? decimal(p.weights[i]!) : rat(1n, BigInt(channels.length))));
+  } else {
+    const inWindow = touches
+      .filter((t) => t.customerId === event.customerId && t.at <= event.at && t.at >= event.at - lookback)
+      .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const n = inWindow.length;
+    if (n === 0) {
+      addWeight(fallback, rat(1n));
+    } else {
+      for (const t of inWindow) counts.set(t.channel, (counts.get(t.channel) ?? 0) + 1);
+      const touchWeight: Rat[] = inWindow.map(() => rat(0n));
+      switch (model.kind) {
+        case 'last_touch':
+          touchWeight[n - 1] = rat(1n);
+          break;
+        case 'first_touch':
+          touchWeight[0] = rat(1n);
+          break;
+        case 'last_non_direct': {
+          let i = n - 1;
+          while (i >= 0 && directChannels.has(inWindow[i]!.channel)) i--;
+          touchWeight[i >= 0 ? i : n - 1] = rat(1n);
+          break;
+        }
+        case 'linear':
+          for (let i = 0; i < n; i++) touchWeight[i] = rat(1n, BigInt(n));
+          break;
+        case 'position_based': {
+          const first = decimal(p.first ?? '0.4');
+          const last = decimal(p.last ?? '0.4');
+          if (n === 1) touchWeight[0] = rat(1n);
+          else if (n === 2) touchWeight[0] = touchWeight[1] = rat(1n, 2n);
+          else {
+            const middle = div(sub(sub(rat(1n), first), last), rat(BigInt(n - 2)));
+            for (let i = 0; i < n; i++) touchWeight[i] = i === 0 ? first : i === n - 1 ? last : middle;
+          }
+          break;
+        }
+        case 'time_decay': {
+          const halfLife = intervalMicros(p.half_life ?? '7 days');
+          const newest = inWindow[n - 1]!.at;
+          const raw = inWindow.map((t) => decayWeight(newest - t.at, halfLife));
+          const total = raw.reduce(add, rat(0n));
+          for (let i = 0; i < n; i++) touchWeight[i] = div(raw[i]!, total);
+          break;
+        }
+        default:
+          throw new Error(`reference: unknown kind ${model.kind}`);
+      }
+      inWindow.forEach((t, i) => addWeight(t.channel, touchWeight[i]!));
+    }
+  }
+
+  // Normalise (fixed_split weights and the others already sum to 1; this
+  // keeps the method honest if they did not), drop zero weights.
+  const total = [...weights.values()].reduce(add, rat(0n));
+  const parts = [...weights.entries()]
+    .filter(([, w]) => w.n > 0n)
+    .map(([channel, w]) => {
+      const weight = div(w, total);
+      const exact = mul(rat(event.revenueCents), weight);
+      const floor = floorNonNeg(exact);
+      return { channel, weight, floor, remainder: sub(exact, rat(floor)), md5: md5(`${event.id}:${channel}`) };
+    });
+  let leftover = event.revenueCents - parts.reduce((s, x) => s + x.floor, 0n);
+  const order = [...parts].sort((a, b) => -cmp(a.remainder, b.remainder) || (a.md5 < b.md5 ? -1 : a.md5 > b.md5 ? 1 : 0));
+  const extra = new Set<string>();
+  for (const x of order) {
+    if (leftover <= 0n) break;
+    extra.add(x.channel);
+    leftover--;
+  }
+  return parts
+    .map((x) => ({
+      eventId: event.id,
+      channel: x.channel,
+      cents: x.floor + (extra.has(x.channel) ? 1n : 0n),
+      ratio: scaledText(roundHalfUpScaled(x.weight, 6), 6),
+      touchpointCount: model.kind === 'fixed_split' ? 0 : counts.get(x.channel) ?? 0,
+    }))
+    .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+}
+
+function md5(text: string): string {
+  return createHash('md5').update(text, 'utf8').digest('hex');
+}
+
+// ---- deterministic randomness ---------------------------------------------
+
+/** mulberry32: a small seeded PRNG, enough for test data. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Microseconds since the epoch as Postgres timestamptz text (UTC). */
+export function timestampText(us: bigint): string {
+  const ms = us / 1000n;
+  const micro = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
+  const iso = new Date(Number(ms)).toISOString(); // 2025-06-01T10:00:00.123Z
+  return `${iso.slice(0, 19)}.${micro.toString().padStart(6, '0')}+00`;
+}
