@@ -104,11 +104,15 @@ begin
      where v_kind <> 'fixed_split'
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
-  touch_marked as (
+  touch_marked as not materialized (
     select touch.*,
-           case when v_kind = 'last_non_direct' then
-             coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n)
-           end as last_non_direct_pos,
+           -- single-touch kinds: the position of the touch that gets weight 1
+           case v_kind
+             when 'last_touch' then touch.n
+             when 'first_touch' then 1
+             when 'last_non_direct' then
+               coalesce(max(case when touch.non_direct then touch.pos end) over (partition by touch.event_id), touch.n)
+           end as chosen_pos,
            -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly
            case when v_kind = 'time_decay' then
              div(2 * extract(epoch from touch.newest_at - touch.touch_at) * 1000000000000 + p.half_life_seconds,
@@ -116,14 +120,26 @@ begin
            end as x12
       from touch
   ),
+  single_chosen as (
+    -- Single-touch kinds: one channel gets weight 1 and so the whole revenue;
+    -- no money arithmetic needed. touchpoint_count counts the event's touches
+    -- on that channel, so the chosen channel is spread over the partition.
+    select tm.*,
+           max(case when tm.pos = tm.chosen_pos then tm.channel end collate "C") over (partition by tm.event_id) as chosen_channel
+      from touch_marked tm
+     where v_kind in ('last_touch', 'first_touch', 'last_non_direct')
+  ),
+  single as (
+    select sc.event_id, coalesce(sc.channel, p.fallback_channel) as channel, sc.revenue_cents, sc.currency, sc.occurred_at,
+           sc.pos, sc.chosen_pos, sc.n,
+           (count(*) filter (where sc.channel = sc.chosen_channel) over (partition by sc.event_id))::int as touches
+      from single_chosen sc
+  ),
   touch_weighted as (
     select tm.event_id, coalesce(tm.channel, p.fallback_channel) as channel,
            tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
            case when tm.n = 0 then 1::numeric  -- no touch: all to the fallback channel
                 else case v_kind
-                  when 'last_touch' then (tm.pos = tm.n)::int::numeric
-                  when 'first_touch' then (tm.pos = 1)::int::numeric
-                  when 'last_non_direct' then (tm.pos = tm.last_non_direct_pos)::int::numeric
                   when 'linear' then 1::numeric
                   when 'position_based' then
                     case when tm.n <= 2 then 1::numeric
@@ -133,7 +149,7 @@ begin
                 end
            end as w
       from touch_marked tm
-     where v_kind <> 'time_decay'
+     where v_kind in ('linear', 'position_based')
     union all
     select tm.event_id, coalesce(tm.channel, p.fallback_channel),
            tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
@@ -186,7 +202,11 @@ begin
          -- weight rounded half up to 6 places, exactly: floor(W/D * 10^6 + 1/2)
          div(2 * r.w * 1000000 + r.d, 2 * r.d) / 1000000,
          r.touches, r.currency, r.occurred_at
-    from spare r;
+    from spare r
+  union all
+  select sg.event_id, sg.channel, sg.revenue_cents, 1::numeric, sg.touches, sg.currency, sg.occurred_at
+    from single sg
+   where sg.pos = sg.chosen_pos or sg.n = 0;
 end
 $$;
 
