@@ -1,0 +1,82 @@
+-- open_failures and queue_overview: the operators' cross-tenant views, for
+-- apportion_worker only. open_failures lists open failures of every tenant
+-- and of the system, newest first, without payloads; queue_overview gives
+-- per-queue depths and open failure counts, aggregates only.
+--
+-- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
+-- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
+-- Fixtures are written as the superuser.
+begin;
+select plan(12);
+
+delete from apportion.worker_failed_jobs;
+delete from apportion.jobs;
+
+insert into apportion.jobs (tenant_id, queue, task, state, attempts, run_at, locked_by, locked_until) values
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'attribution', 'allocate_event', 'queued', 0, now() - interval '60 seconds', null, null),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 'attribution', 'allocate_event', 'queued', 0, now() - interval '10 seconds', null, null),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 'attribution', 'allocate_event', 'queued', 1, now() + interval '1 hour', null, null),
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'attribution', 'recompute_window', 'running', 1, now(), 'w1', now() + interval '15 seconds'),
+  (null, 'maintenance', 'reclaim_leases', 'running', 1, now(), 'w1', now() + interval '15 seconds'),
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'llm', 'complete', 'queued', 0, now() - interval '1 day', null, null),
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'succeeded', 1, now(), null, null);
+insert into apportion.worker_failed_jobs (tenant_id, job_id, queue, task, payload, error_code, error_message, attempts, correlation_id, failed_at, status) values
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 901, 'attribution', 'allocate_event', '{"secret": "a"}', '22023', 'bad a', 1,
+   'cccccccc-0000-4000-8000-00000000000c', now() - interval '3 minutes', 'open'),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 902, 'attribution', 'allocate_event', '{"secret": "b"}', '40001', 'retries spent', 5,
+   null, now() - interval '2 minutes', 'open'),
+  (null, 903, 'maintenance', 'reclaim_leases', '{}', 'AP002', 'lease expired', 3,
+   null, now() - interval '1 minute', 'open'),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 904, 'attribution', 'allocate_event', '{}', '22023', 'replayed already', 1,
+   'cccccccc-0000-4000-8000-00000000000c', now(), 'replayed');
+
+-- Who may call them.
+set local role apportion_ingest;
+select throws_ok($$select * from apportion.open_failures()$$, '42501',
+  'permission denied for function open_failures', 'ingest cannot execute open_failures (42501)');
+select throws_ok($$select * from apportion.queue_overview()$$, '42501',
+  'permission denied for function queue_overview', 'ingest cannot execute queue_overview (42501)');
+reset role;
+set local role apportion_reader;
+select throws_ok($$select * from apportion.open_failures()$$, '42501',
+  'permission denied for function open_failures', 'reader cannot execute open_failures (42501)');
+select throws_ok($$select * from apportion.queue_overview()$$, '42501',
+  'permission denied for function queue_overview', 'reader cannot execute queue_overview (42501)');
+reset role;
+
+-- The worker, tenant A set: RLS would show it A's failure and the system's ...
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_worker;
+select is((select count(*) from apportion.worker_failed_jobs), 2::bigint, 'worker, tenant A: a plain SELECT sees 2 of the 4 failures');
+
+-- ... open_failures shows every tenant's open failures, newest first.
+select results_eq($$select job_id, tenant_id, queue, task, error_code, error_message, attempts, correlation_id from apportion.open_failures()$$,
+  $$values (903::bigint, null::uuid, 'maintenance', 'reclaim_leases', 'AP002', 'lease expired', 3, null::uuid),
+           (902, 'bbbbbbbb-0000-4000-8000-00000000000b', 'attribution', 'allocate_event', '40001', 'retries spent', 5, null),
+           (901, 'aaaaaaaa-0000-4000-8000-00000000000a', 'attribution', 'allocate_event', '22023', 'bad a', 1, 'cccccccc-0000-4000-8000-00000000000c')$$,
+  'worker: open_failures lists the open failures of A, B and the system, newest first; the replayed one is not listed');
+select results_eq($$select job_id from apportion.open_failures('cccccccc-0000-4000-8000-00000000000c')$$,
+  array[901::bigint], 'filtered by correlation id: the open failure with it only');
+select results_eq($$select job_id from apportion.open_failures(null, 2)$$,
+  array[903::bigint, 902], 'limit 2: the two newest');
+select is((select count(*) from apportion.open_failures(null, 0)), 1::bigint, 'a limit below 1 is raised to 1');
+select ok(not exists (select from pg_proc p, unnest(p.proargnames) n
+                      where p.oid = 'apportion.open_failures(uuid, integer)'::regprocedure and n = 'payload'),
+  'open_failures has no payload column (tenant data stays behind the tenant''s own transaction)');
+
+-- queue_overview: one row per queue, every tenant counted.
+select results_eq($$select queue, queued, queued_runnable, running, oldest_runnable_seconds, open_failures from apportion.queue_overview()$$,
+  $$values ('attribution', 3::bigint, 2::bigint, 1::bigint, 60.000::numeric, 2::bigint),
+           ('housekeeping', 0, 0, 0, null, 0),
+           ('llm', 1, 1, 0, 86400.000, 0),
+           ('maintenance', 0, 0, 1, null, 1)$$,
+  'worker, tenant A: queue_overview counts A''s, B''s and system jobs and open failures per queue; finished jobs not counted');
+reset role;
+select set_config('app.tenant_id', '', true);
+set local role apportion_worker;
+select results_eq($$select sum(queued + running), sum(open_failures) from apportion.queue_overview()$$,
+  $$values (6::numeric, 3::numeric)$$, 'worker, no tenant: the same totals');
+reset role;
+
+select * from finish();
+rollback;
