@@ -102,6 +102,9 @@ begin
   if exists (select from jsonb_array_elements(p_payloads) p where jsonb_typeof(p) <> 'object') then
     raise exception 'enqueue_many: every payload must be a json object' using errcode = '22023';
   end if;
+  if exists (select from jsonb_array_elements(p_payloads) p where octet_length(p::text) > 65536) then
+    raise exception 'enqueue_many: payload too large: an element exceeds the limit of 65536 bytes' using errcode = '22023';
+  end if;
   if v_task.tenant_scope = 'system' then
     v_tenant := null;
   end if;
@@ -183,6 +186,7 @@ as $$
 #variable_conflict use_column
 declare
   v_queues text[];
+  v_ids bigint[] := '{}'::bigint[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'claim_jobs: worker id is required' using errcode = '22023';
@@ -196,26 +200,46 @@ begin
   select array_agg(distinct t.queue) into v_queues
     from apportion.queue_tasks t where t.queue = any (p_queues) and t.handler is not null;
 
+  -- A claim lost in a crash only leaves its jobs queued, so the claim's
+  -- commit need not wait for the WAL flush (this transaction only).
+  perform set_config('synchronous_commit', 'off', true);
   perform apportion.reclaim_expired_leases(p_limit);
 
+  for v_try in 1..5 loop
+    begin
+      -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
+      with picked as (
+        select j.ctid as tid
+          from apportion.jobs_live j
+         where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
+         order by j.priority, j.run_at, j.id
+         limit p_limit
+           for update skip locked
+      ),
+      claimed as (
+        update apportion.jobs_live j
+           set state = 'running',
+               attempts = j.attempts + 1,
+               locked_by = p_worker_id,
+               locked_until = now() + make_interval(secs => p_lease_seconds),
+               started_at = now()
+         where j.ctid = any (array(select tid from picked))
+        returning j.id
+      )
+      select coalesce(array_agg(c.id), '{}'::bigint[]) into v_ids from claimed c;
+      exit;
+    exception when serialization_failure then
+      -- A job this statement saw as queued was claimed, run and moved to
+      -- jobs_done meanwhile (Postgres cannot follow a row into another
+      -- partition). Nothing was claimed; look again.
+      v_ids := '{}'::bigint[];
+    end;
+  end loop;
+
   return query
-  with picked as (
-    select j.id
+    select j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
       from apportion.jobs_live j
-     where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
-     order by j.priority, j.run_at, j.id
-     limit p_limit
-       for update skip locked
-  )
-  update apportion.jobs_live j
-     set state = 'running',
-         attempts = j.attempts + 1,
-         locked_by = p_worker_id,
-         locked_until = now() + make_interval(secs => p_lease_seconds),
-         started_at = now()
-    from picked
-   where j.id = picked.id
-  returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts;
+     where j.id = any (v_ids) and j.state = 'running';
 end
 $$;
 
@@ -318,16 +342,11 @@ $$;
 create or replace function apportion.run_jobs(p_worker_id text, p_job_ids bigint[])
 returns table (
   job_id bigint,
-  tenant_id uuid,
-  queue text,
-  task text,
-  correlation_id uuid,
-  attempt integer,
   outcome text,
+  attempt integer,
+  ms numeric,
   error_code text,
-  error_message text,
-  started_at timestamptz,
-  finished_at timestamptz
+  error_message text
 )
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -346,9 +365,8 @@ declare
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
 begin
   for v_job in
-    select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts, t.handler
+    select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts
       from apportion.jobs j
-      join apportion.queue_tasks t on t.queue = j.queue and t.task = j.task
      where j.id = any (p_job_ids) and j.state = 'running' and j.locked_by = p_worker_id
      order by j.priority, j.run_at, j.id
        for update of j
@@ -359,17 +377,14 @@ begin
             set_config('app.correlation_id', coalesce(v_job.correlation_id::text, ''), true);
     v_started := clock_timestamp();
     begin
-      if v_job.handler is null then
-        raise exception 'task %.% has no handler yet; its jobs wait until one exists', v_job.queue, v_job.task
-          using errcode = 'AP001';
-      end if;
-      execute format('select %s($1)', v_job.handler) into v_result using v_job.payload;
+      v_result := apportion.run_task(v_job.queue, v_job.task, v_job.payload);
       v_ok_ids := v_ok_ids || v_job.id;
       v_ok_results := v_ok_results || v_result;
       v_ok_started := v_ok_started || v_started;
       v_ok_finished := v_ok_finished || clock_timestamp();
       continue;
-    exception when others then
+    exception when others or query_canceled then
+      -- (OTHERS alone does not catch a statement timeout or cancel.)
       get stacked diagnostics v_state = returned_sqlstate, v_message = message_text;
     end;
     -- The handler's work is rolled back; record the attempt.
@@ -391,10 +406,9 @@ begin
       perform apportion.fail_job_for_good(v_job.id, v_state, v_message, p_worker_id);
       outcome := 'failed';
     end if;
-    job_id := v_job.id; tenant_id := v_job.tenant_id; queue := v_job.queue; task := v_job.task;
-    correlation_id := v_job.correlation_id; attempt := v_job.attempts;
+    job_id := v_job.id; attempt := v_job.attempts;
+    ms := round(extract(epoch from clock_timestamp() - v_started) * 1000, 3);
     error_code := v_state; error_message := v_message;
-    started_at := v_started; finished_at := clock_timestamp();
     return next;
   end loop;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
@@ -414,8 +428,8 @@ begin
            'finished_at', r.finished_at, 'outcome', 'succeeded')
     from unnest(v_ok_ids, v_ok_results, v_ok_started, v_ok_finished) as r (id, result, started_at, finished_at)
    where j.id = r.id and j.state = 'running'
-  returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts, 'succeeded'::text,
-            null::text, null::text, r.started_at, r.finished_at;
+  returning j.id, 'succeeded'::text, j.attempts, round(extract(epoch from r.finished_at - r.started_at) * 1000, 3),
+            null::text, null::text;
 end
 $$;
 

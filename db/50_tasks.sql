@@ -154,13 +154,75 @@ begin
 end
 $$;
 
+-- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls.
+-- It is generated from the registry (apportion.queue_tasks.handler), the one
+-- place that maps tasks to handlers, as static calls: no dynamic SQL per job.
+-- A migration that registers a task makes migrate apply this file again.
+create or replace function apportion.no_handler(p_queue text, p_task text)
+returns jsonb
+language plpgsql
+as $$
+begin
+  raise exception 'task %.% has no handler yet; its jobs wait until one exists', p_queue, p_task
+    using errcode = 'AP001';
+end
+$$;
+
+create or replace function apportion.wrong_tenant_scope(p_queue text, p_task text, p_scope text)
+returns jsonb
+language plpgsql
+as $$
+begin
+  if p_scope = 'system' then
+    raise exception 'task %.% is a system task: its jobs carry no tenant', p_queue, p_task using errcode = '42501';
+  end if;
+  raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501';
+end
+$$;
+
+do $generate$
+declare
+  v_cases text;
+begin
+  -- A system task runs only without a tenant, a tenant task only with one
+  -- (a job inserted directly with the wrong tenant fails with 42501).
+  select string_agg(format('when %L then %s', t.queue || '.' || t.task,
+                           case t.tenant_scope
+                             when 'any' then format('%I.%I(p_payload)', n.nspname, p.proname)
+                             else format('case when (apportion.current_tenant_id() is null) = %L then %I.%I(p_payload) else apportion.wrong_tenant_scope(p_queue, p_task, %L) end',
+                                         t.tenant_scope = 'system', n.nspname, p.proname, t.tenant_scope)
+                           end),
+                    E'\n    ' order by t.queue, t.task)
+    into v_cases
+    from apportion.queue_tasks t
+    join pg_proc p on p.oid = t.handler::regproc
+    join pg_namespace n on n.oid = p.pronamespace
+   where t.handler is not null;
+  execute format($f$
+create or replace function apportion.run_task(p_queue text, p_task text, p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $body$
+begin
+  return case p_queue || '.' || p_task
+    %s
+    else apportion.no_handler(p_queue, p_task)
+  end;
+end
+$body$$f$, coalesce(v_cases, ''));
+end
+$generate$;
+
 revoke all on function
+  apportion.wrong_tenant_scope(text, text, text), apportion.no_handler(text, text), apportion.run_task(text, text, jsonb),
   apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
   apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
   apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),
   apportion.task_noop(jsonb), apportion.task_prune(jsonb), apportion.task_reclaim_leases(jsonb)
 from public;
 grant execute on function
+  apportion.wrong_tenant_scope(text, text, text), apportion.no_handler(text, text), apportion.run_task(text, text, jsonb),
   apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
   apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
   apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),

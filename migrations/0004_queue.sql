@@ -74,16 +74,17 @@ create table apportion.jobs_live partition of apportion.jobs for values in ('que
 create table apportion.jobs_done partition of apportion.jobs for values in ('succeeded', 'failed');
 
 -- The claim: runnable jobs in claim order.
-create index jobs_runnable_idx on apportion.jobs_live (queue, priority, run_at, id) where state = 'queued';
+create index jobs_runnable_idx on apportion.jobs_live (priority, run_at, id) where state = 'queued';
 -- Lease expiry.
 create index jobs_lease_idx on apportion.jobs_live (locked_until) where state = 'running';
 -- De-duplication of queued work by job key.
 create unique index jobs_queued_key_idx on apportion.jobs_live
   (coalesce(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key)
   where state = 'queued' and job_key is not null;
-create index jobs_tenant_idx on apportion.jobs (tenant_id, created_at);
 create index jobs_correlation_idx on apportion.jobs (correlation_id) where correlation_id is not null;
-create index jobs_done_finished_idx on apportion.jobs_done (finished_at);
+-- Retention scans by age; BRIN costs almost nothing to maintain on the
+-- append-mostly history.
+create index jobs_done_finished_idx on apportion.jobs_done using brin (finished_at);
 
 -- Every job that failed for good. Nothing else is lost.
 create table apportion.worker_failed_jobs (
@@ -107,20 +108,26 @@ create index worker_failed_jobs_correlation_idx on apportion.worker_failed_jobs 
 create index worker_failed_jobs_job_idx on apportion.worker_failed_jobs (job_id);
 
 -- Row level security: tenant-facing roles see their tenant's rows; the worker
--- also sees system jobs (no tenant), which carry no tenant data.
+-- also sees system jobs (no tenant), which carry no tenant data. New jobs
+-- must also fit their task's scope: a tenant cannot queue a system task
+-- (e.g. the cross-tenant prune) by inserting it directly.
 do $$
 declare
   t text;
+  v_scope_ok text;
 begin
   foreach t in array array['jobs', 'jobs_live', 'jobs_done', 'worker_failed_jobs'] loop
+    v_scope_ok := case when t = 'worker_failed_jobs' then 'true' else format($s$exists (
+        select from apportion.queue_tasks q where q.queue = %1$I.queue and q.task = %1$I.task
+           and q.tenant_scope <> case when %1$I.tenant_id is null then 'tenant' else 'system' end)$s$, t) end;
     execute format('alter table apportion.%I enable row level security', t);
     execute format('alter table apportion.%I force row level security', t);
     execute format($p$create policy tenant_isolation on apportion.%I
       to apportion_ingest, apportion_worker, apportion_reader
       using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
-      with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)$p$, t);
+      with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid and %s)$p$, t, v_scope_ok);
     execute format($p$create policy system_jobs on apportion.%I to apportion_worker
-      using (tenant_id is null) with check (tenant_id is null)$p$, t);
+      using (tenant_id is null) with check (tenant_id is null and %s)$p$, t, v_scope_ok);
     execute format('create policy owner_admin on apportion.%I to apportion_owner using (true) with check (true)', t);
   end loop;
 end

@@ -13,16 +13,12 @@ export interface ClaimedJob {
 
 export interface JobOutcome {
   job_id: bigint;
-  tenant_id: string | null;
-  queue: string;
-  task: string;
-  correlation_id: string | null;
-  attempt: number;
   outcome: 'succeeded' | 'retry' | 'failed';
+  attempt: number;
+  /** Handler time in milliseconds. */
+  ms: string;
   error_code: string | null;
   error_message: string | null;
-  started_at: Date;
-  finished_at: Date;
 }
 
 export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<ClaimedJob[]> {

@@ -165,21 +165,24 @@ export class Worker {
         await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => {});
         continue;
       }
-      for (const o of outcomes) this.report(o);
+      const byId = new Map(jobs.map((j) => [j.id, j]));
+      for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
     }
   }
 
-  private report(o: JobOutcome): void {
-    const fields = { ...jobFields(o), attempt: o.attempt, ms: o.finished_at.getTime() - o.started_at.getTime() };
-    if (o.outcome === 'succeeded') {
-      this.counts.succeeded++;
-      this.log.debug(fields, 'job succeeded');
-    } else if (o.outcome === 'retry') {
-      this.counts.retried++;
-      this.log.warn({ ...fields, error_code: o.error_code, error_message: o.error_message }, 'job failed; will retry');
-    } else {
-      this.counts.failed++;
-      this.log.error({ ...fields, error_code: o.error_code, error_message: o.error_message }, 'job failed for good');
+  private report(job: ClaimedJob, o: JobOutcome): void {
+    const level = o.outcome === 'succeeded' ? 'debug' : o.outcome === 'retry' ? 'warn' : 'error';
+    if (o.outcome === 'succeeded') this.counts.succeeded++;
+    else if (o.outcome === 'retry') this.counts.retried++;
+    else this.counts.failed++;
+    if (this.log.isLevelEnabled(level)) {
+      const fields = { ...jobFields({ ...job, job_id: job.id }), attempt: o.attempt, ms: Number(o.ms) };
+      if (o.outcome === 'succeeded') this.log.debug(fields, 'job succeeded');
+      else {
+        const failure = { ...fields, error_code: o.error_code, error_message: o.error_message };
+        if (o.outcome === 'retry') this.log.warn(failure, 'job failed; will retry');
+        else this.log.error(failure, 'job failed for good');
+      }
     }
     const waiter = this.pingWaiters.get(o.job_id);
     if (waiter) waiter(o.outcome === 'succeeded');

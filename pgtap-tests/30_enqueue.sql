@@ -182,7 +182,6 @@ select throws_ok($$select apportion.enqueue_many('housekeeping', 'noop', '[{"n":
   'enqueue_many: every payload must be a json object', 'enqueue_many with one element not an object refused (22023)');
 select throws_ok($$select apportion.enqueue_many('nope', 'noop', '[{}]')$$, '22023',
   'unknown queue ''nope'': queues are attribution, housekeeping, maintenance, llm', 'enqueue_many to an unknown queue refused (22023)');
-select todo('enqueue_many does not apply check_payload: its elements escape the 64 KiB limit', 1);
 select throws_ok(format($$select apportion.enqueue_many('housekeeping', 'noop', %L)$$,
                         jsonb_build_array(jsonb_build_object('x', repeat('a', 65528)))), '22023', null,
   'enqueue_many with an element over 64 KiB refused (22023), like enqueue');
@@ -213,7 +212,6 @@ select throws_ok($$update apportion.jobs set state = 'succeeded' where job_key =
 -- The scope rule of enqueue (system tasks only as system jobs) must hold for
 -- a direct INSERT too: otherwise a tenant queues housekeeping.prune with any
 -- retention and the worker runs the cross-tenant prune_jobs for it.
-select todo('a direct INSERT bypasses enqueue''s tenant_scope check: ingest can queue system tasks under its tenant', 1);
 select throws_ok($$insert into apportion.jobs (queue, task, payload) values ('housekeeping', 'prune', '{"retention": "0 seconds"}')$$,
   '42501', null, 'ingest, tenant A: a direct INSERT of a system task (housekeeping.prune) refused (42501)');
 reset role;

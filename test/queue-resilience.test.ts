@@ -1,7 +1,7 @@
 // The orchestrator under failure: a killed listener, a SIGKILL mid-batch,
 // two orchestrators at once, and a graceful SIGTERM. Real processes, a real
 // database, nothing mocked.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
@@ -78,6 +78,11 @@ beforeAll(async () => {
   workerUrl = await db.urlAs('apportion_worker');
 });
 
+// Every test starts with no orchestrator running.
+beforeEach(async () => {
+  for (const o of running.splice(0)) await o.stop('SIGKILL');
+});
+
 afterAll(async () => {
   for (const o of running) await o.stop('SIGKILL');
   await admin?.end();
@@ -89,7 +94,8 @@ describe('a killed listener', () => {
     // Poll only once a minute: completion within seconds proves the re-listen catch-up.
     const o = await orchestrator({ APPORTION_POLL_INTERVAL_MS: '60000', APPORTION_PING_INTERVAL_MS: '60000' });
     await waitFor('ready', async () => (await o.health('/readyz')).status === 200);
-    const killed = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name like 'apportion-listener%'`;
+    const killed = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity
+                                  where datname = current_database() and application_name like 'apportion-listener%'`;
     expect(killed.length).toBe(1);
     const jobs = await enqueueAllocations(300);
     await allSucceeded(jobs, 20_000);
@@ -129,7 +135,6 @@ describe('SIGKILL mid-batch', () => {
 
 describe('two orchestrators at once', () => {
   it('share the work and never run a job twice', async () => {
-    for (const o of running.splice(0)) await o.stop('SIGTERM');
     const jobs = await enqueueAllocations(4000);
     await Promise.all([orchestrator({ APPORTION_WORKER_ID: 'twin-a' }), orchestrator({ APPORTION_WORKER_ID: 'twin-b' })]);
     await allSucceeded(jobs);
@@ -145,13 +150,10 @@ describe('two orchestrators at once', () => {
 
 describe('SIGTERM', () => {
   it('drains in-flight work, leaves nothing running, exits 0', async () => {
-    for (const o of running.splice(0)) await o.stop('SIGTERM');
     const jobs = await enqueueAllocations(5000);
     const o = await orchestrator({ APPORTION_SHUTDOWN_TIMEOUT_MS: '20000' });
     await waitFor('work in flight', async () => ((await states(jobs)).succeeded ?? 0) > 0 ? true : undefined, 30_000, 2);
-    const t0 = Date.now();
     expect(await o.stop('SIGTERM')).toBe(0);
-    console.log('sigterm stop ms', Date.now() - t0);
     const after = await states(jobs);
     expect(after.running ?? 0).toBe(0);
     expect(o.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
