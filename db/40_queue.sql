@@ -3,7 +3,7 @@
 --
 --   enqueue / enqueue_many      queued       (caller's tenant; NOTIFY once per call)
 --   claim_jobs                  queued  -> running   (lease: locked_by, locked_until)
---   run_jobs                    running -> succeeded | queued (retry) | failed
+--   run_jobs / run_tenant_jobs  running -> succeeded | queued (retry) | failed
 --   release_jobs                running -> queued    (shutdown: claimed, not started)
 --   reclaim_expired_leases      running -> queued | failed (worker died)
 --   replay_failed_job(s)        failed  -> a new queued job, same correlation id
@@ -433,6 +433,29 @@ begin
 end
 $$;
 
+-- One round trip for a tenant's batch: in the calling statement's
+-- transaction, set app.tenant_id (and nothing else) transaction-locally to
+-- p_tenant_id ('' for system jobs) and run_jobs. Called on its own, the
+-- statement is the transaction: begin, set the tenant locally, run each job
+-- in its savepoint, mark them done, commit; the tenant is gone afterwards.
+create or replace function apportion.run_tenant_jobs(p_worker_id text, p_tenant_id uuid, p_job_ids bigint[])
+returns table (
+  job_id bigint,
+  outcome text,
+  attempt integer,
+  ms numeric,
+  error_code text,
+  error_message text
+)
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform set_config('app.tenant_id', coalesce(p_tenant_id::text, ''), true);
+  return query select * from apportion.run_jobs(p_worker_id, p_job_ids);
+end
+$$;
+
 -- Cross-tenant: give back jobs this worker claimed but did not run (graceful
 -- shutdown). The attempt is not counted.
 create or replace function apportion.release_jobs(p_worker_id text, p_job_ids bigint[])
@@ -655,6 +678,7 @@ revoke all on function
   apportion.fail_job_for_good(bigint, text, text, text),
   apportion.is_retryable(text),
   apportion.run_jobs(text, bigint[]),
+  apportion.run_tenant_jobs(text, uuid, bigint[]),
   apportion.release_jobs(text, bigint[]),
   apportion.job_status(bigint),
   apportion.replay_failed_job(bigint),
@@ -681,6 +705,7 @@ grant execute on function
   apportion.fail_job_for_good(bigint, text, text, text),
   apportion.is_retryable(text),
   apportion.run_jobs(text, bigint[]),
+  apportion.run_tenant_jobs(text, uuid, bigint[]),
   apportion.release_jobs(text, bigint[]),
   apportion.replay_failed_job(bigint),
   apportion.resolve_failed_job(bigint),

@@ -37,7 +37,12 @@ export async function withTenant<T>(
   opts: { correlationId?: string | null } = {},
 ): Promise<T> {
   return (await sql.begin(async (tx) => {
-    await tx`select set_config('app.tenant_id', ${tenantId ?? ''}, true), set_config('app.correlation_id', ${opts.correlationId ?? ''}, true)`;
-    return fn(tx as Tx);
+    // Sent now, ahead of fn's queries on the same connection (pipelined, so
+    // no extra round trip); a failure here aborts the transaction.
+    const setting = tx`select set_config('app.tenant_id', ${tenantId ?? ''}, true), set_config('app.correlation_id', ${opts.correlationId ?? ''}, true)`.execute();
+    setting.catch(() => {}); // if it fails, fn's queries fail too (25P02) and we rethrow below
+    const result = await fn(tx as Tx);
+    await setting;
+    return result;
   })) as T;
 }

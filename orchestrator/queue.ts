@@ -26,11 +26,14 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
     select * from apportion.claim_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds})`;
 }
 
-/** Run one tenant's claimed jobs in one transaction under that tenant. */
+/**
+ * Run one tenant's claimed jobs as one transaction under that tenant: a
+ * single statement, so one round trip. run_tenant_jobs sets app.tenant_id
+ * transaction-locally before running them (null tenant: system jobs).
+ */
 export async function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): Promise<JobOutcome[]> {
-  return withTenant(sql, tenantId, (tx) =>
-    tx<JobOutcome[]>`select * from apportion.run_jobs(${workerId}, ${jobIds.map(String)}::bigint[])`,
-  );
+  return sql<JobOutcome[]>`
+    select * from apportion.run_tenant_jobs(${workerId}, ${tenantId}::uuid, ${jobIds.map(String)}::bigint[])`;
 }
 
 export async function releaseJobs(sql: Sql, workerId: string, jobIds: bigint[]): Promise<number> {

@@ -6,7 +6,11 @@ import postgres from 'postgres';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
 
-const TENANT = '00000000-0000-0000-0000-00000000e001';
+// Four tenants, jobs interleaved in chunks: a claimed batch spans several
+// tenants, each run in its own transaction one after another, so a SIGKILL
+// lands between a batch's claim and the run of some of its tenants.
+const TENANTS = [1, 2, 3, 4].map((i) => `00000000-0000-0000-0000-00000000e00${i}`);
+const CHUNK = 50;
 const MODEL = 'linear-resilience';
 
 let db: TestDatabase;
@@ -20,19 +24,25 @@ async function orchestrator(env: Record<string, string> = {}) {
   return o;
 }
 
-/** Enqueue allocate_event for `count` fresh events; returns their job ids. */
+/** Enqueue allocate_event for `count` fresh events across the tenants; returns the job ids. */
 async function enqueueAllocations(count: number): Promise<string[]> {
-  return admin.begin(async (tx) => {
-    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
-    const events = await tx`
-      insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
-      select 'customer-' || (g % 500), '2025-08-01'::timestamptz + g * interval '1 second', 100 + g % 9973, 'USD'
-        from generate_series(1, ${count}) g
-      returning id`;
-    const payloads = events.map((e) => ({ event_id: e.id, model_version: MODEL }));
-    const ids = await tx`select apportion.enqueue_many('attribution', 'allocate_event', ${tx.json(payloads)}) as id`;
-    return ids.map((r) => String(r.id));
-  });
+  const ids: string[] = [];
+  for (let done = 0, chunk = 0; done < count; done += CHUNK, chunk++) {
+    const tenant = TENANTS[chunk % TENANTS.length]!;
+    const n = Math.min(CHUNK, count - done);
+    ids.push(...(await admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+      const events = await tx`
+        insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+        select 'customer-' || ((${done} + g) % 500), '2025-08-01'::timestamptz + (${done} + g) * interval '1 second', 100 + (${done} + g) % 9973, 'USD'
+          from generate_series(1, ${n}) g
+        returning id`;
+      const payloads = events.map((e) => ({ event_id: e.id, model_version: MODEL }));
+      const rows = await tx`select apportion.enqueue_many('attribution', 'allocate_event', ${tx.json(payloads)}) as id`;
+      return rows.map((r) => String(r.id));
+    })));
+  }
+  return ids;
 }
 
 async function states(jobIds: string[]) {
@@ -46,35 +56,42 @@ async function allSucceeded(jobIds: string[], timeoutMs = 60_000) {
 
 /** Stored allocations equal what one computation gives, for these jobs' events. */
 async function expectExactlyOneRunOfAllocations(jobIds: string[]) {
-  const [diff] = await admin.begin(async (tx) => {
-    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
-    return tx`
-      with ev as (select (payload->>'event_id')::uuid as id from apportion.jobs where id = any(${jobIds}::bigint[])),
-      expected as (select c.event_id, c.channel, c.allocated_revenue_cents, c.allocation_ratio
-                     from apportion.compute_allocations(${MODEL}, array(select id from ev)) c),
-      stored as (select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio
-                   from apportion.attribution_allocations a
-                  where a.tenant_id = ${TENANT} and a.model_version = ${MODEL} and a.event_id in (select id from ev))
-      select (select count(*) from (table expected except all table stored) x)::int as missing,
-             (select count(*) from (table stored except all table expected) x)::int as extra,
-             (select count(*) from expected)::int as expected`;
-  });
-  expect(diff).toMatchObject({ missing: 0, extra: 0 });
-  expect(diff!.expected).toBeGreaterThanOrEqual(jobIds.length);
+  let expectedRows = 0;
+  for (const tenant of TENANTS) {
+    const [diff] = await admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+      return tx`
+        with ev as (select (payload->>'event_id')::uuid as id from apportion.jobs
+                     where id = any(${jobIds}::bigint[]) and tenant_id = ${tenant}),
+        expected as (select c.event_id, c.channel, c.allocated_revenue_cents, c.allocation_ratio
+                       from apportion.compute_allocations(${MODEL}, array(select id from ev)) c),
+        stored as (select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio
+                     from apportion.attribution_allocations a
+                    where a.tenant_id = ${tenant} and a.model_version = ${MODEL} and a.event_id in (select id from ev))
+        select (select count(*) from (table expected except all table stored) x)::int as missing,
+               (select count(*) from (table stored except all table expected) x)::int as extra,
+               (select count(*) from expected)::int as expected`;
+    });
+    expect(diff).toMatchObject({ missing: 0, extra: 0 });
+    expectedRows += diff!.expected;
+  }
+  expect(expectedRows).toBeGreaterThanOrEqual(jobIds.length);
 }
 
 beforeAll(async () => {
   db = await testDatabase('queue_resilience');
   admin = postgres(db.url, { max: 3, onnotice: () => {} });
-  await admin`select apportion.create_tenant('resilience', ${TENANT})`;
   await admin`select apportion.register_model(${MODEL}, 'linear', '{}')`;
-  await admin.begin(async (tx) => {
-    await tx`select set_config('app.tenant_id', ${TENANT}, true)`;
-    await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at)
-             select 'customer-' || (g % 500), (array['email','display','referral','google_search','direct'])[1 + g % 5],
-                    '2025-07-25'::timestamptz + g * interval '7 minutes'
-               from generate_series(1, 2000) g`;
-  });
+  for (const tenant of TENANTS) {
+    await admin`select apportion.create_tenant(${'resilience ' + tenant.slice(-1)}, ${tenant})`;
+    await admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at)
+               select 'customer-' || (g % 500), (array['email','display','referral','google_search','direct'])[1 + g % 5],
+                      '2025-07-25'::timestamptz + g * interval '7 minutes'
+                 from generate_series(1, 2000) g`;
+    });
+  }
   workerUrl = await db.urlAs('apportion_worker');
 });
 
