@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { acquireDatabase } from './lib/cluster.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { benchEngine, engineMarkdown } from './bench/engine.js';
+import { benchQueue, queueMarkdown } from './bench/queue.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DOC = path.join(root, 'docs', 'benchmarks.md');
@@ -50,6 +51,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchEngine(url, { shrink, log });
       return { json: result, markdown: engineMarkdown(result) };
+    },
+  },
+  {
+    name: 'queue',
+    title: 'Queue and orchestrator',
+    async run({ url, shrink, log }) {
+      const result = await benchQueue(url, { shrink, log });
+      return { json: result, markdown: queueMarkdown(result) };
     },
   },
 ];

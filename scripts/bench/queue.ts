@@ -1,0 +1,314 @@
+// Queue benchmark, all in one invocation on one database:
+//   1. no-op burn-down: N jobs enqueued in one enqueue_many call, then drained
+//      by the orchestrator's Worker (in-process, its real code path: claim
+//      transaction, then one run transaction per tenant batch);
+//   2. the bounds, driven by pgbench on the same server: raw SQL (claim 100
+//      with SKIP LOCKED and delete them, one statement per transaction) and
+//      apportion's own claim_jobs + run_jobs without the orchestrator;
+//   3. idle latency: jobs enqueued one at a time ~10 ms apart while workers
+//      listen; enqueue (created_at) to handler start (attempt_log started_at);
+//   4. ingest -> allocated for one model: idle p50/p99 from the event insert
+//      to the allocate_event job's completion, and sustained events/s with
+//      allocation keeping up;
+//   5. burn-down again after a million jobs have passed through the queue.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { findSystemBinDir } from '../lib/cluster.js';
+import { loadConfig } from '../../orchestrator/config.js';
+import { createLogger } from '../../orchestrator/log.js';
+import { Worker } from '../../orchestrator/worker.js';
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+export interface QueueBenchResult {
+  setup: { jobs: number; rounds: number; concurrency: number; batchSize: number; historyJobs: number; pgbenchClients: number };
+  enqueuePerSecond: Stat;
+  drainPerSecond: Stat;
+  rawBoundPerSecond: Stat | null;
+  sqlBoundPerSecond: Stat | null;
+  drainOverRawBound: number | null;
+  latencyMs: { p50: number; p95: number; p99: number; max: number; samples: number };
+  ingest: { idle: { p50: number; p99: number; samples: number }; sustainedEventsPerSecond: number; events: number; ingestSeconds: number; totalSeconds: number };
+  afterHistory: { jobsPassed: number; drainPerSecond: Stat; historyDrainPerSecond: number } | null;
+}
+
+export interface QueueBenchOptions {
+  shrink?: number;
+  log?: (line: string) => void;
+}
+
+const ROUNDS = 3;
+const r0 = (x: number) => Math.round(x).toLocaleString('en-US');
+const fmt = (s: Stat) => `${r0(s.median)} (${r0(s.min)}..${r0(s.max)})`;
+const CONCURRENCY = 2;
+const BATCH = 500;
+
+function stat(runs: number[]): Stat {
+  const s = [...runs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, runs };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function loginUrl(admin: postgres.Sql, url: string, group: string): Promise<string> {
+  const login = `${group}_bench`;
+  const password = 'bench-' + group;
+  await admin.unsafe(`do $$ begin
+    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
+  end $$`);
+  await admin.unsafe(`alter role ${login} password '${password}'`);
+  await admin.unsafe(`grant ${group} to ${login}`);
+  const u = new URL(url);
+  u.username = login;
+  u.password = password;
+  return u.toString();
+}
+
+function startWorker(url: string, env: Record<string, string> = {}): Worker {
+  const cfg = loadConfig({
+    DATABASE_URL: url,
+    APPORTION_CONCURRENCY: String(CONCURRENCY),
+    APPORTION_BATCH_SIZE: String(BATCH),
+    APPORTION_HEALTH_PORT: '-1',
+    APPORTION_PING_INTERVAL_MS: '3600000',
+    APPORTION_WORKER_ID: `bench-${process.pid}`,
+    ...env,
+  });
+  return new Worker(cfg, createLogger('warn'));
+}
+
+/** Enqueue n no-op jobs in one call; returns seconds. */
+async function enqueueNoops(admin: postgres.Sql, n: number): Promise<number> {
+  const t0 = performance.now();
+  await admin`select count(*) from apportion.enqueue_many('housekeeping', 'noop',
+                (select jsonb_agg('{}'::jsonb) from generate_series(1, ${n})))`;
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Enqueue n no-op jobs in one call while `w` is running and idle; returns
+ * [enqueue seconds, drain seconds from the enqueue's commit to the last
+ * completion].
+ */
+async function burnDown(admin: postgres.Sql, w: Worker, n: number): Promise<[number, number]> {
+  const before = w.health().jobs.succeeded;
+  const enq = await enqueueNoops(admin, n);
+  const t0 = performance.now();
+  while (w.health().jobs.succeeded - before < n) await sleep(1);
+  return [enq, (performance.now() - t0) / 1000];
+}
+
+function pgbench(url: string, script: string, clients: number, transactions: number): number | null {
+  const binDir = findSystemBinDir();
+  const exe = binDir ? path.join(binDir, 'pgbench') : 'pgbench';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apportion-pgbench-'));
+  const file = path.join(dir, 'script.sql');
+  fs.writeFileSync(file, script);
+  const u = new URL(url);
+  const t0 = performance.now();
+  const res = spawnSync(exe, ['-n', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-t', String(transactions),
+    '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), decodeURIComponent(u.pathname.slice(1))], {
+    encoding: 'utf8',
+    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) },
+  });
+  const secs = (performance.now() - t0) / 1000;
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (res.status !== 0) return null;
+  return secs;
+}
+
+export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Promise<QueueBenchResult> {
+  const shrink = opts.shrink ?? 1;
+  const log = opts.log ?? (() => {});
+  const N = Math.max(1000, Math.round(50_000 / shrink));
+  const HISTORY = Math.max(10_000, Math.round(1_000_000 / shrink));
+  const LATENCY_SAMPLES = Math.max(50, Math.round(500 / shrink));
+  const INGEST_EVENTS = Math.max(1000, Math.round(20_000 / shrink));
+  const PGBENCH_CLIENTS = 4;
+  const admin = postgres(url, { max: 2, onnotice: () => {} });
+  try {
+    const workerUrl = await loginUrl(admin, url, 'apportion_worker');
+    const ingestUrl = await loginUrl(admin, url, 'apportion_ingest');
+
+    // 1 + 2: burn-down and bounds, interleaved per round.
+    log(`burn-down: ${N} no-op jobs per round, ${ROUNDS} rounds, worker concurrency ${CONCURRENCY}, batch ${BATCH}`);
+    await admin`create table if not exists public.apportion_bench_raw (id bigserial primary key, payload jsonb not null default '{}')`;
+    const enqueueRates: number[] = [];
+    const drainRates: number[] = [];
+    const rawRates: number[] = [];
+    const sqlRates: number[] = [];
+    const perClient = Math.ceil(N / 100 / PGBENCH_CLIENTS);
+    for (let round = 1; round <= ROUNDS; round++) {
+      await admin`vacuum analyze apportion.jobs_live`;
+      const w = startWorker(workerUrl);
+      await w.start();
+      await sleep(300);
+      const [enq, dr] = await burnDown(admin, w, N);
+      await w.stop('bench');
+      enqueueRates.push(N / enq);
+      drainRates.push(N / dr);
+
+      await admin`truncate public.apportion_bench_raw`;
+      await admin`insert into public.apportion_bench_raw (payload) select '{}' from generate_series(1, ${perClient * 100 * PGBENCH_CLIENTS})`;
+      await admin`vacuum analyze public.apportion_bench_raw`;
+      const total = perClient * 100 * PGBENCH_CLIENTS;
+      const raw = pgbench(url, `with c as (select id from public.apportion_bench_raw order by id limit 100 for update skip locked)
+delete from public.apportion_bench_raw r using c where r.id = c.id;\n`, PGBENCH_CLIENTS, perClient);
+      if (raw !== null) rawRates.push(total / raw);
+
+      await enqueueNoops(admin, total);
+      await admin`vacuum analyze apportion.jobs_live`;
+      const sqlBound = pgbench(workerUrl, `select count(*) from apportion.run_jobs('pgbench-' || :client_id,
+  array(select id from apportion.claim_jobs('pgbench-' || :client_id, array['housekeeping'], 100, 60)));\n`, PGBENCH_CLIENTS, perClient);
+      if (sqlBound !== null) sqlRates.push(total / sqlBound);
+      log(`  round ${round}: enqueue ${r0(N / enq)}/s, drain ${r0(N / dr)}/s, raw bound ${raw ? r0(total / raw) : 'n/a'}/s, apportion SQL bound ${sqlBound ? r0(total / sqlBound) : 'n/a'}/s`);
+    }
+    await admin`drop table public.apportion_bench_raw`;
+
+    // 3: idle latency, enqueue to handler start.
+    log(`latency: ${LATENCY_SAMPLES} jobs enqueued one at a time ~10 ms apart, workers idle and listening`);
+    const w = startWorker(workerUrl);
+    await w.start();
+    await sleep(300);
+    const enq = postgres(workerUrl, { max: 1, onnotice: () => {} });
+    const ids: string[] = [];
+    for (let i = 0; i < LATENCY_SAMPLES; i++) {
+      const [row] = await enq`select apportion.enqueue('housekeeping', 'noop') as id`;
+      ids.push(String(row!.id));
+      await sleep(10);
+    }
+    while (w.health().jobs.succeeded < LATENCY_SAMPLES) await sleep(5);
+    const lat = await admin<{ ms: number }[]>`
+      select (extract(epoch from (attempt_log->0->>'started_at')::timestamptz - created_at) * 1000)::float8 as ms
+        from apportion.jobs where id = any(${ids}::bigint[])`;
+    const latSorted = lat.map((r) => r.ms).sort((a, b) => a - b);
+
+    // 4: ingest -> allocated, one model.
+    const tenant = '0c0c0000-0000-4000-8000-000000000001';
+    await admin`select apportion.create_tenant('queue bench', ${tenant}) where not exists (select from apportion.tenants where id = ${tenant})`;
+    await admin`select apportion.register_model('bench-linear', 'linear', '{}')`;
+    const ingest = postgres(ingestUrl, { max: 2, onnotice: () => {} });
+    await ingest.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+      await tx`select apportion.activate_model('bench-linear')`;
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at)
+               select 'c' || (g % 5000), (array['email','display','referral','google_search','direct'])[1 + g % 5],
+                      now() - (g % 20) * interval '1 day' - g * interval '1 second'
+                 from generate_series(1, 20000) g`;
+    });
+    const idleSamples = Math.max(50, Math.round(300 / shrink));
+    log(`ingest -> allocated: ${idleSamples} single-event inserts ~10 ms apart, then ${INGEST_EVENTS} events in 200-event transactions`);
+    const idleEvents: string[] = [];
+    for (let i = 0; i < idleSamples; i++) {
+      const [e] = await ingest.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+        return tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+                  values (${'c' + (i % 5000)}, now(), ${1000 + i}, 'USD') returning id`;
+      });
+      idleEvents.push(String(e!.id));
+      await sleep(10);
+    }
+    const idleDone = async () => {
+      const [r] = await admin`select count(*)::int as n from apportion.jobs
+                               where task = 'allocate_event' and state = 'succeeded' and payload->>'event_id' = any(${idleEvents})`;
+      return r!.n;
+    };
+    while ((await idleDone()) < idleSamples) await sleep(20);
+    const idle = await admin<{ ms: number }[]>`
+      select (extract(epoch from j.finished_at - e.ingested_at) * 1000)::float8 as ms
+        from apportion.jobs j join apportion.attribution_events e on e.tenant_id = j.tenant_id and e.id = (j.payload->>'event_id')::uuid
+       where j.task = 'allocate_event' and j.payload->>'event_id' = any(${idleEvents})`;
+    const idleSorted = idle.map((r) => r.ms).sort((a, b) => a - b);
+
+    const before = w.health().jobs.succeeded;
+    const t0 = performance.now();
+    for (let done = 0; done < INGEST_EVENTS; done += 200) {
+      await ingest.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+        await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+                 select 'c' || ((${done} + g) % 5000), now(), 1000 + g, 'USD' from generate_series(1, 200) g`;
+      });
+    }
+    const ingestSeconds = (performance.now() - t0) / 1000;
+    while (w.health().jobs.succeeded - before < INGEST_EVENTS) await sleep(5);
+    const totalSeconds = (performance.now() - t0) / 1000;
+    await w.stop('bench');
+    await enq.end();
+    await ingest.end();
+
+    // 5: after a million jobs.
+    log(`history: pushing ${HISTORY} no-op jobs through the queue, then burn-down again`);
+    await admin`vacuum analyze apportion.jobs_live`;
+    const hw = startWorker(workerUrl);
+    await hw.start();
+    let historySecs = 0;
+    for (let passed = 0; passed < HISTORY; passed += 100_000) {
+      historySecs += (await burnDown(admin, hw, Math.min(100_000, HISTORY - passed)))[1];
+    }
+    const after: number[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      await admin`vacuum analyze apportion.jobs_live`;
+      after.push(N / (await burnDown(admin, hw, N))[1]);
+    }
+    await hw.stop('bench');
+    const [hist] = await admin`select count(*)::int as n from apportion.jobs_done`;
+
+    const drainStat = stat(drainRates);
+    const rawStat = rawRates.length ? stat(rawRates) : null;
+    return {
+      setup: { jobs: N, rounds: ROUNDS, concurrency: CONCURRENCY, batchSize: BATCH, historyJobs: hist!.n, pgbenchClients: PGBENCH_CLIENTS },
+      enqueuePerSecond: stat(enqueueRates),
+      drainPerSecond: drainStat,
+      rawBoundPerSecond: rawStat,
+      sqlBoundPerSecond: sqlRates.length ? stat(sqlRates) : null,
+      drainOverRawBound: rawStat ? drainStat.median / rawStat.median : null,
+      latencyMs: { p50: percentile(latSorted, 50), p95: percentile(latSorted, 95), p99: percentile(latSorted, 99), max: latSorted[latSorted.length - 1]!, samples: latSorted.length },
+      ingest: {
+        idle: { p50: percentile(idleSorted, 50), p99: percentile(idleSorted, 99), samples: idleSorted.length },
+        sustainedEventsPerSecond: INGEST_EVENTS / totalSeconds,
+        events: INGEST_EVENTS,
+        ingestSeconds,
+        totalSeconds,
+      },
+      afterHistory: { jobsPassed: hist!.n, drainPerSecond: stat(after), historyDrainPerSecond: HISTORY / historySecs },
+    };
+  } finally {
+    await admin.end();
+  }
+}
+
+export function queueMarkdown(r: QueueBenchResult): string {
+  const s = r.setup;
+  const out: string[] = [];
+  out.push('### Setup', '');
+  out.push(`- Orchestrator: the Worker class in-process (same code as \`npm start\`), connected as a login role in \`apportion_worker\`, concurrency ${s.concurrency}, batch ${s.batchSize}; every batch is one claim transaction and one run transaction per tenant, each job in its own savepoint, completion in the same transaction as the work.`);
+  out.push(`- Burn-down: ${r0(s.jobs)} \`housekeeping.noop\` jobs enqueued in one \`enqueue_many\` call, then drained; ${s.rounds} rounds, median (min..max).`);
+  out.push(`- Bounds (pgbench, ${s.pgbenchClients} clients, same server, same rounds): raw = \`claim 100 ... for update skip locked\` + delete in one statement per transaction on a bare table; apportion SQL = \`claim_jobs\` + \`run_jobs\` for 100 jobs per transaction, no orchestrator.`);
+  out.push('- Durable cluster settings (fsync and synchronous_commit on).', '');
+  out.push('| figure | jobs/s |', '|---|---:|');
+  out.push(`| enqueue (one batch call) | ${fmt(r.enqueuePerSecond)} |`);
+  out.push(`| drain, apportion orchestrator | ${fmt(r.drainPerSecond)} |`);
+  if (r.sqlBoundPerSecond) out.push(`| apportion SQL bound (pgbench) | ${fmt(r.sqlBoundPerSecond)} |`);
+  if (r.rawBoundPerSecond) out.push(`| raw SQL bound (pgbench) | ${fmt(r.rawBoundPerSecond)} |`);
+  if (r.afterHistory) out.push(`| drain after ${r0(r.afterHistory.jobsPassed)} jobs passed (history kept in jobs_done) | ${fmt(r.afterHistory.drainPerSecond)} |`);
+  out.push('');
+  if (r.drainOverRawBound !== null) out.push(`apportion drain / raw bound = **${r.drainOverRawBound.toFixed(2)}** (goal >= 0.5).`, '');
+  const l = r.latencyMs;
+  out.push(`Idle latency, enqueue to handler start (${l.samples} jobs ~10 ms apart): p50 **${l.p50.toFixed(2)} ms**, p95 ${l.p95.toFixed(2)} ms, p99 **${l.p99.toFixed(2)} ms**, max ${l.max.toFixed(2)} ms (goals: p50 <= 2 ms, p99 < 10 ms).`, '');
+  const i = r.ingest;
+  out.push(`Ingest -> allocated, one model (linear), idle: p50 ${i.idle.p50.toFixed(2)} ms, p99 ${i.idle.p99.toFixed(2)} ms over ${i.idle.samples} single-event inserts (event insert to allocate_event completion).`);
+  out.push(`Sustained: ${r0(i.events)} events in 200-event transactions, ingested in ${i.ingestSeconds.toFixed(1)} s, all allocated ${i.totalSeconds.toFixed(1)} s after the first insert: **${r0(i.sustainedEventsPerSecond)} events/s** allocated end to end.`);
+  return out.join('\n');
+}
