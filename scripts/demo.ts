@@ -7,9 +7,9 @@
 // event is allocated for every active model, then prints each tenant's
 // revenue by channel with the models side by side, read as apportion_reader,
 // and shows that each tenant saw only its own data.
-import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import { acquireDatabase } from './lib/cluster.js';
+import { loginRoleUrl } from './lib/roles.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { loadConfig } from '../orchestrator/config.js';
 import { connect, withTenant } from '../orchestrator/db.js';
@@ -56,20 +56,6 @@ function table(headers: string[], rows: string[][]): string {
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-async function loginRole(admin: postgres.Sql, group: string, url: string): Promise<string> {
-  const login = `${group}_demo`;
-  const password = randomBytes(12).toString('hex');
-  await admin.unsafe(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
-  end $$`);
-  await admin.unsafe(`alter role ${login} password '${password}'`);
-  await admin.unsafe(`grant ${group} to ${login}`);
-  const u = new URL(url);
-  u.username = login;
-  u.password = password;
-  return u.toString();
-}
-
 const t0 = performance.now();
 const step = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}`);
 
@@ -84,9 +70,9 @@ try {
   for (const [version, kind, params] of MODELS) await admin`select apportion.register_model(${version}, ${kind}, ${admin.json(params as never)})`;
   step(`registered ${MODELS.length} model versions: ${MODELS.map((m) => m[0]).join(', ')}`);
 
-  const ingestUrl = await loginRole(admin, 'apportion_ingest', target.url);
-  const workerUrl = await loginRole(admin, 'apportion_worker', target.url);
-  const readerUrl = await loginRole(admin, 'apportion_reader', target.url);
+  const ingestUrl = await loginRoleUrl(target.url, 'apportion_ingest', 'apportion_ingest_demo');
+  const workerUrl = await loginRoleUrl(target.url, 'apportion_worker', 'apportion_worker_demo');
+  const readerUrl = await loginRoleUrl(target.url, 'apportion_reader', 'apportion_reader_demo');
   const ingest = connect(ingestUrl, { max: 2 });
   const reader = connect(readerUrl, { max: 2 });
 

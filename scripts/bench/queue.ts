@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { findSystemBinDir } from '../lib/cluster.js';
+import { loginRoleUrl } from '../lib/roles.js';
 import { loadConfig } from '../../orchestrator/config.js';
 import { createLogger } from '../../orchestrator/log.js';
 import { Worker } from '../../orchestrator/worker.js';
@@ -61,20 +62,6 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function loginUrl(admin: postgres.Sql, url: string, group: string): Promise<string> {
-  const login = `${group}_bench`;
-  const password = 'bench-' + group;
-  await admin.unsafe(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
-  end $$`);
-  await admin.unsafe(`alter role ${login} password '${password}'`);
-  await admin.unsafe(`grant ${group} to ${login}`);
-  const u = new URL(url);
-  u.username = login;
-  u.password = password;
-  return u.toString();
-}
 
 function startWorker(url: string, env: Record<string, string> = {}): Worker {
   const cfg = loadConfig({
@@ -139,8 +126,8 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
   const PGBENCH_CLIENTS = 4;
   const admin = postgres(url, { max: 2, onnotice: () => {} });
   try {
-    const workerUrl = await loginUrl(admin, url, 'apportion_worker');
-    const ingestUrl = await loginUrl(admin, url, 'apportion_ingest');
+    const workerUrl = await loginRoleUrl(url, 'apportion_worker', 'apportion_worker_bench');
+    const ingestUrl = await loginRoleUrl(url, 'apportion_ingest', 'apportion_ingest_bench');
 
     // 1 + 2: burn-down and bounds, interleaved per round.
     log(`burn-down: ${N} no-op jobs per round, ${ROUNDS} rounds, worker concurrency ${CONCURRENCY}, batch ${BATCH}`);

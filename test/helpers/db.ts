@@ -3,6 +3,7 @@
 // DATABASE_URL the files share that database and run one after another.
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
+import { loginRoleUrl } from '../../scripts/lib/roles.js';
 
 const adminUrl = process.env.APPORTION_TEST_ADMIN_URL;
 const template = process.env.APPORTION_TEST_TEMPLATE;
@@ -45,26 +46,8 @@ export async function testDatabase(label: string): Promise<TestDatabase> {
   return {
     url,
     drop,
-    async urlAs(group) {
-      // Login roles for tests: members of one apportion group role each,
-      // never superuser, so row level security applies for real.
-      const login = `${group}_test_login`;
-      const password = 'test-only-' + group;
-      const sql = postgres(url, { max: 1, onnotice: () => {} });
-      try {
-        await sql.unsafe(`do $$ begin
-          if not exists (select from pg_roles where rolname = '${login}') then
-            create role ${login} login password '${password}' nosuperuser nobypassrls;
-          end if;
-        end $$`);
-        await sql.unsafe(`grant ${group} to ${login}`);
-      } finally {
-        await sql.end();
-      }
-      const u = new URL(url);
-      u.username = login;
-      u.password = password;
-      return u.toString();
+    urlAs(group) {
+      return loginRoleUrl(url, group, `${group}_test_login`, `test-only-${group}`);
     },
   };
 }

@@ -1,0 +1,31 @@
+// Login roles for scripts and tests: a login role that is a member of one
+// apportion group role, never superuser, so row level security applies for
+// real. Returns `url` rewritten to connect as that role.
+import { randomBytes } from 'node:crypto';
+import postgres from 'postgres';
+
+export type GroupRole = 'apportion_ingest' | 'apportion_worker' | 'apportion_reader';
+
+// Pass a fixed password when several processes share the role (the test
+// files do): rotating it would break the others' new connections.
+export async function loginRoleUrl(url: string, group: GroupRole, login: string,
+  password = randomBytes(12).toString('hex')): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(login)) throw new Error(`bad role name ${login}`);
+  if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new Error('password must be [A-Za-z0-9_-]');
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`do $$ begin
+      if not exists (select from pg_roles where rolname = '${login}') then
+        create role ${login} login nosuperuser nobypassrls;
+      end if;
+    end $$`);
+    await sql.unsafe(`alter role ${login} password '${password}'`);
+    await sql.unsafe(`grant ${group} to ${login}`);
+  } finally {
+    await sql.end();
+  }
+  const u = new URL(url);
+  u.username = login;
+  u.password = password;
+  return u.toString();
+}
