@@ -1,0 +1,128 @@
+// apportion: the orchestrator's Worker class in-process (the code `npm start`
+// runs), concurrency 2, batch 500 (as scripts/bench/queue.ts), connected as a
+// login role in apportion_worker. Workload (c) uses a bench-only task,
+// attribution.bench_tenant_row, registered in the bench database only (see
+// registerBenchTask): its handler inserts the row under RLS inside run_jobs'
+// transaction, which also marks the job succeeded.
+import postgres from 'postgres';
+import { loadConfig } from '../../../orchestrator/config.js';
+import { createLogger } from '../../../orchestrator/log.js';
+import { migrate } from '../../../orchestrator/migrate.js';
+import { Worker } from '../../../orchestrator/worker.js';
+import type { TenantJob } from './common.js';
+import type { Kind, QueueSystem, RunningWorker } from './system.js';
+
+export const CONCURRENCY = 2;
+export const BATCH = 500;
+
+export function apportionWorker(workerUrl: string, workerId: string): Worker {
+  const cfg = loadConfig({
+    DATABASE_URL: workerUrl,
+    APPORTION_CONCURRENCY: String(CONCURRENCY),
+    APPORTION_BATCH_SIZE: String(BATCH),
+    APPORTION_HEALTH_PORT: '-1',
+    APPORTION_PING_INTERVAL_MS: '3600000',
+    APPORTION_WORKER_ID: workerId,
+  });
+  return new Worker(cfg, createLogger('warn'));
+}
+
+/**
+ * Register attribution.bench_tenant_row in this (throwaway) database and
+ * regenerate apportion.run_task through migrate's own mechanism: forgetting
+ * the checksum of db/50_tasks.sql makes migrate apply db/ again, and
+ * 50_tasks.sql generates run_task from the registry. Nothing in db/ or
+ * migrations/ changes.
+ */
+export async function registerBenchTask(admin: postgres.Sql, url: string): Promise<void> {
+  await admin.unsafe(`
+    create or replace function bench_peers.task_tenant_row(p_payload jsonb)
+    returns jsonb
+    language plpgsql
+    set search_path = pg_catalog, pg_temp
+    as $$
+    begin
+      insert into bench_peers.tenant_rows (tenant_id, run, ref)
+      values (apportion.require_tenant(), p_payload->>'run', p_payload->>'ref');
+      return null;
+    end
+    $$;
+    revoke all on function bench_peers.task_tenant_row(jsonb) from public;
+    grant execute on function bench_peers.task_tenant_row(jsonb) to apportion_worker;
+    insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description)
+    values ('attribution', 'bench_tenant_row', 'bench_peers.task_tenant_row', 'tenant', 5,
+            'Bench only (npm run bench:peers): insert one row into bench_peers.tenant_rows. Payload {"run", "ref"}.')
+    on conflict (queue, task) do nothing;
+    delete from apportion.db_sources where name = '50_tasks.sql';`);
+  await migrate(url);
+  const [r] = await admin`select position('bench_tenant_row' in prosrc) > 0 as ok from pg_proc where oid = 'apportion.run_task(text, text, jsonb)'::regprocedure`;
+  if (!r?.ok) throw new Error('apportion.run_task was not regenerated with attribution.bench_tenant_row');
+}
+
+export function apportionSystem(adminUrl: string, workerUrl: string): QueueSystem {
+  const admin = postgres(adminUrl, { max: 2, onnotice: () => {} });
+  const enq = postgres(workerUrl, { max: 1, onnotice: () => {} });
+  let workers = 0;
+  return {
+    key: 'apportion',
+    label: 'apportion',
+    settings: `orchestrator Worker in-process, concurrency ${CONCURRENCY}, batch ${BATCH}, lease 15 s, LISTEN/NOTIFY + 2 s backstop poll; one claim transaction per batch, one run transaction per tenant in the batch, each job in a savepoint, completion in the same transaction as the work`,
+    workloads: { noop: true, latency: true, tenant: true },
+    async setup() {},
+    async startWorker(): Promise<RunningWorker> {
+      const w = apportionWorker(workerUrl, `bench-peers-${process.pid}-${++workers}`);
+      await w.start();
+      // The worker's own readiness ping is a succeeded job too: let it pass.
+      await new Promise((r) => setTimeout(r, 300));
+      const succeededAtStart = w.health().jobs.succeeded;
+      return {
+        // The worker counts succeeded jobs of every task; each run uses one kind.
+        handled: (_kind: Kind) => w.health().jobs.succeeded - succeededAtStart,
+        async starts(run) {
+          const rows = await admin<{ seq: number; ms: number }[]>`
+            select (payload->>'seq')::int as seq,
+                   (extract(epoch from (attempt_log->0->>'started_at')::timestamptz) * 1000)::float8 as ms
+              from apportion.jobs where task = 'noop' and payload->>'run' = ${run}`;
+          return new Map(rows.map((r) => [r.seq, r.ms]));
+        },
+        stop: () => w.stop('bench'),
+      };
+    },
+    async enqueueNoops(n) {
+      await enq`select count(*) from apportion.enqueue_many('housekeeping', 'noop', ${enq.json(Array.from({ length: n }, () => ({})))})`;
+    },
+    async enqueueNoop(seq, run) {
+      await enq`select apportion.enqueue('housekeeping', 'noop', ${enq.json({ seq, run })})`;
+    },
+    async enqueueTenantJobs(jobs: TenantJob[]) {
+      // Tenancy is enforced at enqueue: each job is enqueued under its own
+      // tenant, in the given (interleaved) order, in one transaction.
+      await enq.begin(async (tx) => {
+        const pending: Promise<unknown>[] = [];
+        for (const j of jobs) {
+          pending.push(tx`select set_config('app.tenant_id', ${j.tenant}, true)`.execute());
+          pending.push(tx`select apportion.enqueue('attribution', 'bench_tenant_row', ${tx.json({ run: j.run, ref: j.ref })})`.execute());
+        }
+        await Promise.all(pending);
+      });
+    },
+    async remaining(kind) {
+      const task = kind === 'noop' ? 'noop' : 'bench_tenant_row';
+      const [r] = await admin`select count(*)::int as n from apportion.jobs_live where task = ${task}`;
+      return r!.n;
+    },
+    async pendingRefs(run) {
+      const rows = await admin<{ ref: string }[]>`
+        select payload->>'ref' as ref from apportion.jobs
+         where task = 'bench_tenant_row' and state <> 'succeeded' and payload->>'run' = ${run}`;
+      return new Set(rows.map((r) => r.ref));
+    },
+    async recoverAfterKill() {
+      return 'nothing: leases expire after 15 s and the next claim takes the jobs back';
+    },
+    async close() {
+      await enq.end();
+      await admin.end();
+    },
+  };
+}

@@ -1,0 +1,97 @@
+// Shared by the peer benchmark (scripts/bench-peers.ts) and its child
+// processes: statistics, the wall clock, login roles, the tenant table.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import postgres from 'postgres';
+import { findSystemBinDir } from '../../lib/cluster.js';
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+export function stat(runs: number[]): Stat {
+  const s = [...runs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, runs };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Milliseconds since the epoch on the host's wall clock, with sub-millisecond
+ * resolution. PostgreSQL's clock_timestamp() reads the same clock (one
+ * machine), so Node and database timestamps can be compared directly.
+ */
+export const wallMs = () => performance.timeOrigin + performance.now();
+
+/** The tenants of workload (c); tenant of job i is TENANTS[i % 50]. */
+export const TENANT_COUNT = 50;
+export const TENANTS = Array.from({ length: TENANT_COUNT }, (_, i) => `0d0d0000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
+
+export interface TenantJob {
+  tenant: string;
+  ref: string;
+  run: string;
+}
+
+export function tenantJobs(n: number, run: string): TenantJob[] {
+  return Array.from({ length: n }, (_, i) => ({ tenant: TENANTS[i % TENANT_COUNT]!, ref: String(i), run }));
+}
+
+/**
+ * The insert every (c) handler runs for its job, inside a transaction that
+ * has app.tenant_id set locally: RLS on the table checks it.
+ */
+export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
+
+/** A login role in `group` (a nologin group role) with a known password; returns its URL. */
+export async function loginUrl(admin: postgres.Sql, url: string, group: string | null, login: string): Promise<string> {
+  const password = 'bench-' + login;
+  await admin.unsafe(`do $$ begin
+    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
+  end $$`);
+  await admin.unsafe(`alter role ${login} password '${password}'`);
+  if (group) await admin.unsafe(`grant ${group} to ${login}`);
+  const u = new URL(url);
+  u.username = login;
+  u.password = password;
+  return u.toString();
+}
+
+/** Run a pgbench script; returns seconds, or null when pgbench failed. */
+export function pgbench(url: string, script: string, clients: number, transactions: number): number | null {
+  const binDir = findSystemBinDir();
+  const exe = binDir ? path.join(binDir, 'pgbench') : 'pgbench';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apportion-pgbench-'));
+  const file = path.join(dir, 'script.sql');
+  fs.writeFileSync(file, script);
+  const u = new URL(url);
+  const t0 = performance.now();
+  const res = spawnSync(exe, ['-n', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-t', String(transactions),
+    '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), decodeURIComponent(u.pathname.slice(1))], {
+    encoding: 'utf8',
+    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) },
+  });
+  const secs = (performance.now() - t0) / 1000;
+  fs.rmSync(dir, { recursive: true, force: true });
+  if (res.status !== 0) return null;
+  return secs;
+}
+
+/** Poll `done` every `everyMs` until it returns true or `timeoutMs` passes. */
+export async function until(done: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await done()) return true;
+    await sleep(everyMs);
+  }
+  return done();
+}
