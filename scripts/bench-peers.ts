@@ -24,10 +24,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { acquireDatabase } from './lib/cluster.js';
+import { loginRoleUrl } from './lib/roles.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { registerBenchTask } from './bench/peers/apportion.js';
 import { renderChart, type ChartRow } from './bench/peers/chart.js';
-import { loginUrl, percentile, pgbench, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
+import { peerLoginUrl, percentile, pgbench, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
 import type { QueueSystem } from './bench/peers/system.js';
 import { makeSystem, SYSTEM_KEYS, type BenchUrls } from './bench/peers/systems.js';
 
@@ -146,8 +147,8 @@ function writeDocSection(name: string, title: string, body: string): void {
 
 // ---- setup -------------------------------------------------------------------
 async function setupBenchSchema(admin: postgres.Sql, url: string): Promise<BenchUrls> {
-  const worker = await loginUrl(admin, url, 'apportion_worker', 'apportion_worker_bench');
-  const peer = await loginUrl(admin, url, null, 'bench_peer');
+  const worker = await loginRoleUrl(url, 'apportion_worker', 'apportion_worker_peers_bench');
+  const peer = await peerLoginUrl(admin, url, 'bench_peer');
   const db = decodeURIComponent(new URL(url).pathname.slice(1));
   await admin.unsafe(`grant create on database "${db}" to bench_peer`);
   // The tenant table of workload (c): RLS forced, the tenant read from the
@@ -326,6 +327,26 @@ interface PeersResult {
   notes: string[];
 }
 
+/** Issue 5's bar, checked against this run's medians (and per round). */
+function barMarkdown(r: PeersResult): string[] {
+  const by = (key: string) => r.systems.find((s) => s.key === key);
+  const a = by('apportion');
+  const gb = by('graphile-batched');
+  const gd = by('graphile-default');
+  const pb = by('pgboss');
+  if (!a?.drainPerSecond || !gb?.drainPerSecond || !pb?.drainPerSecond || !a.latencyMs || !gb.latencyMs || !gd?.latencyMs) return [];
+  const yes = (ok: boolean) => (ok ? 'met' : '**not met**');
+  const perRound = (peer: string, f: 'drain' | 'p50', ok: (x: number) => boolean) =>
+    r.ratios.filter((x) => x.peer === peer && x[f] !== null).map((x) => (ok(x[f]!) ? 'yes' : 'no')).join(', ');
+  const k = a.kill;
+  const out = ['### The bar (issue 5), on this run', ''];
+  out.push(`- apportion drain >= graphile-worker batched: ${r0(a.drainPerSecond.median)} vs ${r0(gb.drainPerSecond.median)} jobs/s (median), ${yes(a.drainPerSecond.median >= gb.drainPerSecond.median)}; per round: ${perRound(gb.label, 'drain', (x) => x >= 1)}.`);
+  out.push(`- apportion drain >= 1.5 x pg-boss: ${r0(a.drainPerSecond.median)} vs 1.5 x ${r0(pb.drainPerSecond.median)} = ${r0(1.5 * pb.drainPerSecond.median)} jobs/s, ${yes(a.drainPerSecond.median >= 1.5 * pb.drainPerSecond.median)}; per round: ${perRound(pb.label, 'drain', (x) => x >= 1.5)}.`);
+  out.push(`- apportion p50 latency <= graphile-worker's: ${ms2(a.latencyMs.p50.median)} ms vs ${ms2(gd.latencyMs.p50.median)} ms (default) and ${ms2(gb.latencyMs.p50.median)} ms (batched), ${yes(a.latencyMs.p50.median <= Math.min(gd.latencyMs.p50.median, gb.latencyMs.p50.median))}; per round vs default: ${perRound(gd.label, 'p50', (x) => x <= 1)}; vs batched: ${perRound(gb.label, 'p50', (x) => x <= 1)}.`);
+  if (k) out.push(`- apportion loses or duplicates nothing after SIGKILL: ${k.lost} lost, ${k.duplicated} duplicated, ${k.notCompleted} not completed, ${yes(k.lost === 0 && k.duplicated === 0 && k.notCompleted === 0 && k.rowWithoutCompletion === 0)}.`);
+  return out;
+}
+
 function markdown(r: PeersResult, m: Machine, date: string): string {
   const out: string[] = [];
   out.push(machineMarkdown(m, date));
@@ -359,6 +380,7 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
     r.ratios.filter((x) => x.peer === peer).map((x) => (x[f] === null ? 'n/a' : x[f]!.toFixed(2))).join(', ');
   for (const p of peers) out.push(`| ${p} | ${list(p, 'drain')} | ${list(p, 'tenant')} | ${list(p, 'p50')} |`);
   out.push('');
+  out.push(...barMarkdown(r), '');
   out.push('### SIGKILL halfway through (c)', '');
   out.push('| system | rows at kill | completed at kill | recovery | finished after restart | lost (completed, no row) | duplicated jobs (extra rows) | row but not completed | not completed |');
   out.push('|---|---:|---:|---|---:|---:|---:|---:|---:|');
@@ -375,8 +397,41 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
   return out.join('\n');
 }
 
+
+/** Print the markdown; write the chart and the docs section (full-size runs only). */
+async function publish(result: PeersResult, m: Machine, date: string): Promise<void> {
+  const md = markdown(result, m, date);
+  console.log(`\n${md}\n`);
+  const chartRows: ChartRow[] = result.systems.map((s) => ({
+    system: s.label,
+    drain: s.drainPerSecond ? [s.drainPerSecond.median, s.drainPerSecond.min, s.drainPerSecond.max] : undefined,
+    tenant: s.tenantDrainPerSecond ? [s.tenantDrainPerSecond.median, s.tenantDrainPerSecond.min, s.tenantDrainPerSecond.max] : undefined,
+    p50: s.latencyMs?.p50.median,
+    p95: s.latencyMs?.p95.median,
+    p99: s.latencyMs?.p99.median,
+  }));
+  if (result.rawBoundPerSecond) chartRows.push({ system: 'raw SQL bound', drain: [result.rawBoundPerSecond.median, result.rawBoundPerSecond.min, result.rawBoundPerSecond.max] });
+  const svg = await renderChart(chartRows, 'apportion and its peers, same PostgreSQL, same run', `${date}; ${m.cores} cores, shared machine; medians of ${(result.setup as { rounds: number }).rounds} rounds, bars min..max`);
+  if (shrink === 1) {
+    fs.writeFileSync(CHART, svg);
+    writeDocSection('peers', 'apportion against graphile-worker and pg-boss', md);
+    console.log('updated docs/benchmarks.md section peers and docs/benchmarks-peers.svg');
+  } else {
+    const smoke = path.join(RESULTS, `peers.shrink${shrink}.svg`);
+    fs.writeFileSync(smoke, svg);
+    console.log(`wrote ${path.relative(root, smoke)}`);
+  }
+}
+
 // ---- main ----------------------------------------------------------------------
 const log = (l: string) => console.log(l);
+if (args.includes('--from-results')) {
+  // Re-render the docs section and the chart from bench-results/peers.json
+  // without measuring (e.g. after a change to the report's layout).
+  const saved = JSON.parse(fs.readFileSync(path.join(RESULTS, 'peers.json'), 'utf8')) as { date: string; machine: Machine; result: PeersResult };
+  await publish(saved.result, saved.machine, saved.date.slice(0, 10));
+  process.exit(0);
+}
 const target = await acquireDatabase('apportion_bench_peers');
 let failed = false;
 try {
@@ -461,31 +516,11 @@ try {
     ratios,
     notes,
   };
-  const md = markdown(result, m, date);
   fs.mkdirSync(RESULTS, { recursive: true });
   const file = path.join(RESULTS, `peers${shrink !== 1 ? `.shrink${shrink}` : ''}.json`);
   fs.writeFileSync(file, JSON.stringify({ section: 'peers', date: new Date().toISOString(), machine: m, shrink, result }, null, 2) + '\n');
-  console.log(`\n${md}\n`);
   console.log(`wrote ${path.relative(root, file)}`);
-  const chartRows: ChartRow[] = result.systems.map((s) => ({
-    system: s.label,
-    drain: s.drainPerSecond ? [s.drainPerSecond.median, s.drainPerSecond.min, s.drainPerSecond.max] : undefined,
-    tenant: s.tenantDrainPerSecond ? [s.tenantDrainPerSecond.median, s.tenantDrainPerSecond.min, s.tenantDrainPerSecond.max] : undefined,
-    p50: s.latencyMs?.p50.median,
-    p95: s.latencyMs?.p95.median,
-    p99: s.latencyMs?.p99.median,
-  }));
-  if (result.rawBoundPerSecond) chartRows.push({ system: 'raw SQL bound', drain: [result.rawBoundPerSecond.median, result.rawBoundPerSecond.min, result.rawBoundPerSecond.max] });
-  const svg = await renderChart(chartRows, 'apportion and its peers, same PostgreSQL, same run', `${date}; ${m.cores} cores, shared machine; medians of ${ROUNDS} rounds, bars min..max`);
-  if (shrink === 1) {
-    fs.writeFileSync(CHART, svg);
-    writeDocSection('peers', 'apportion against graphile-worker and pg-boss', md);
-    console.log('updated docs/benchmarks.md section peers and docs/benchmarks-peers.svg');
-  } else {
-    const smoke = path.join(RESULTS, `peers.shrink${shrink}.svg`);
-    fs.writeFileSync(smoke, svg);
-    console.log(`wrote ${path.relative(root, smoke)}`);
-  }
+  await publish(result, m, date);
   for (const s of systems) await s.close();
   await admin.end();
 } catch (err) {

@@ -52,14 +52,17 @@ export function tenantJobs(n: number, run: string): TenantJob[] {
  */
 export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
 
-/** A login role in `group` (a nologin group role) with a known password; returns its URL. */
-export async function loginUrl(admin: postgres.Sql, url: string, group: string | null, login: string): Promise<string> {
+/**
+ * The peers' login role: not superuser (so RLS applies to it), in no apportion
+ * group; it owns the schemas the peers install. Returns `url` as that role.
+ * (apportion's own login roles come from scripts/lib/roles.ts.)
+ */
+export async function peerLoginUrl(admin: postgres.Sql, url: string, login: string): Promise<string> {
   const password = 'bench-' + login;
   await admin.unsafe(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login; end if;
+    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login nosuperuser nobypassrls; end if;
   end $$`);
   await admin.unsafe(`alter role ${login} password '${password}'`);
-  if (group) await admin.unsafe(`grant ${group} to ${login}`);
   const u = new URL(url);
   u.username = login;
   u.password = password;
