@@ -1,5 +1,5 @@
 // apportion: the orchestrator's Worker class in-process (the code `npm start`
-// runs), concurrency 2, batch 500 (as scripts/bench/queue.ts), connected as a
+// runs), with scripts/bench/queue.ts's concurrency and batch, connected as a
 // login role in apportion_worker. Workload (c) uses a bench-only task,
 // attribution.bench_tenant_row, registered in the bench database only (see
 // registerBenchTask): its handler inserts the row under RLS inside run_jobs'
@@ -12,8 +12,9 @@ import { Worker } from '../../../orchestrator/worker.js';
 import type { TenantJob } from './common.js';
 import type { Kind, QueueSystem, RunningWorker } from './system.js';
 
-export const CONCURRENCY = 2;
-export const BATCH = 500;
+import { CONCURRENCY, BATCH } from '../queue.js';
+
+export { CONCURRENCY, BATCH };
 
 export function apportionWorker(workerUrl: string, workerId: string): Worker {
   const cfg = loadConfig({
