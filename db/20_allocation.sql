@@ -87,6 +87,9 @@ begin
   touch as (
     -- Touches in each event's lookback window, in touch order (occurred_at, id);
     -- an event without any keeps one row with a null channel (n = 0).
+    -- A lateral join: one lookback index range scan per event, whatever the
+    -- statistics say (a fresh tenant's rows, not yet analyzed, once made the
+    -- planner pick a nested loop over all the tenant's touches per event).
     -- The window's lower bound comes precomputed from ev: a plain comparison
     -- can serve as an index condition under row level security, an
     -- expression with a non-leakproof operator (timestamptz - interval)
@@ -98,9 +101,12 @@ begin
            case when v_kind = 'time_decay' then max(t.occurred_at) over (partition by ev.id) end as newest_at,
            case when v_kind = 'last_non_direct' then t.channel <> all (v_direct) end as non_direct
       from ev
-      left join apportion.touchpoints t
-        on t.tenant_id = v_tenant and t.customer_id = ev.customer_id
-       and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
+      left join lateral (
+        select t.channel, t.occurred_at, t.id
+          from apportion.touchpoints t
+         where t.tenant_id = v_tenant and t.customer_id = ev.customer_id
+           and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
+      ) t on true
      where v_kind <> 'fixed_split'
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
@@ -254,10 +260,18 @@ begin
     returning 1
   ),
   stale as (
+    -- Rows of these events whose channel is no longer computed. Found with
+    -- EXCEPT (hashed or sorted) rather than NOT EXISTS against the CTE,
+    -- which the planner may run as a nested loop over it per stored row.
     delete from apportion.attribution_allocations a
+     using (select x.event_id, x.channel
+              from apportion.attribution_allocations x
+             where x.tenant_id = v_tenant and x.model_version = p_model_version
+               and x.event_id in (select c.event_id from computed c)
+            except
+            select c.event_id, c.channel from computed c) s
      where a.tenant_id = v_tenant and a.model_version = p_model_version
-       and a.event_id in (select c.event_id from computed c)
-       and not exists (select from computed c where c.event_id = a.event_id and c.channel = a.channel)
+       and a.event_id = s.event_id and a.channel = s.channel
     returning 1
   )
   select (select count(distinct c.event_id) from computed c),
@@ -268,10 +282,15 @@ $$;
 
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
+-- One event is the queue's unit (attribution.allocate_event runs this per
+-- job): a generic plan for the engine's statements saves re-planning them on
+-- every call (measured: 1.7 ms -> 0.3 ms per event for compute_allocations),
+-- while recompute_window keeps custom plans for its one big run.
 create or replace function apportion.allocate_event(p_event_id uuid, p_model_version text)
 returns setof apportion.attribution_allocations
 language plpgsql
 set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   v_tenant uuid := apportion.require_tenant();
