@@ -274,7 +274,7 @@ begin
        and a.event_id = s.event_id and a.channel = s.channel
     returning 1
   )
-  select (select count(distinct c.event_id) from computed c),
+  select (select count(*) from (select distinct c.event_id from computed c) d),
          (select count(*) from computed c)
     from (select count(*) from upserted) u, (select count(*) from stale) s;
 end
