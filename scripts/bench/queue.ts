@@ -285,12 +285,12 @@ export function queueMarkdown(r: QueueBenchResult): string {
   out.push('### Setup', '');
   out.push(`- Orchestrator: the Worker class in-process (same code as \`npm start\`), connected as a login role in \`apportion_worker\`, concurrency ${s.concurrency}, batch ${s.batchSize}; every batch is one claim transaction and one run transaction per tenant, each job in its own savepoint, completion in the same transaction as the work.`);
   out.push(`- Burn-down: ${r0(s.jobs)} \`housekeeping.noop\` jobs enqueued in one \`enqueue_many\` call, then drained; ${s.rounds} rounds, median (min..max).`);
-  out.push(`- Bounds (pgbench, ${s.pgbenchClients} clients, same server, same rounds): raw = \`claim 100 ... for update skip locked\` + delete in one statement per transaction on a bare table; apportion SQL = \`claim_jobs\` + \`run_jobs\` for 100 jobs per transaction, no orchestrator.`);
-  out.push('- Durable cluster settings (fsync and synchronous_commit on).', '');
+  out.push(`- pgbench (${s.pgbenchClients} clients, same server, same rounds): the raw SQL bound = \`claim 100 ... for update skip locked\` + delete in one statement per transaction on a bare table; and apportion's own SQL without the orchestrator = \`claim_jobs\` + \`run_jobs\` for 100 jobs in one transaction (not a bound: claim and run share a transaction, so claimed rows stay locked longer than the orchestrator's two-step path).`);
+  out.push('- Durable cluster settings (fsync and synchronous_commit on), autovacuum_naptime=1s as README recommends for busy queues.', '');
   out.push('| figure | jobs/s |', '|---|---:|');
   out.push(`| enqueue (one batch call) | ${fmt(r.enqueuePerSecond)} |`);
   out.push(`| drain, apportion orchestrator | ${fmt(r.drainPerSecond)} |`);
-  if (r.sqlBoundPerSecond) out.push(`| apportion SQL bound (pgbench) | ${fmt(r.sqlBoundPerSecond)} |`);
+  if (r.sqlBoundPerSecond) out.push(`| apportion SQL via pgbench, claim+run in one transaction | ${fmt(r.sqlBoundPerSecond)} |`);
   if (r.rawBoundPerSecond) out.push(`| raw SQL bound (pgbench) | ${fmt(r.rawBoundPerSecond)} |`);
   if (r.afterHistory) out.push(`| drain after ${r0(r.afterHistory.jobsPassed)} jobs passed (history kept in jobs_done) | ${fmt(r.afterHistory.drainPerSecond)} |`);
   out.push('');
