@@ -85,7 +85,7 @@ with touch as (
     from apportion.attribution_events e
    cross join models m
     join apportion.touchpoints t
-      on t.customer_id = e.customer_id
+      on t.tenant_id = e.tenant_id and t.customer_id = e.customer_id
      and t.occurred_at <= e.occurred_at
      and t.occurred_at >= e.occurred_at - coalesce((m.params ->> 'lookback')::interval, interval '30 days')
     join apportion.channels ch on ch.tenant_id = t.tenant_id and ch.code = t.channel
@@ -126,7 +126,7 @@ weights as (
     from apportion.attribution_events e cross join models m
    where m.kind <> 'fixed_split'
      and not exists (select from apportion.touchpoints t
-                      where t.customer_id = e.customer_id and t.occurred_at <= e.occurred_at
+                      where t.tenant_id = e.tenant_id and t.customer_id = e.customer_id and t.occurred_at <= e.occurred_at
                         and t.occurred_at >= e.occurred_at - coalesce((m.params ->> 'lookback')::interval, interval '30 days'))
 )
 select w.event_id, w.model_version, w.channel, w.touches::int,
