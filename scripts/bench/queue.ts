@@ -11,13 +11,9 @@
 //      to the allocate_event job's completion, and sustained events/s with
 //      allocation keeping up;
 //   5. burn-down again after a million jobs have passed through the queue.
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import postgres from 'postgres';
-import { findSystemBinDir } from '../lib/cluster.js';
 import { loginRoleUrl } from '../lib/roles.js';
+import { pgbench } from './peers/common.js';
 import { loadConfig } from '../../orchestrator/config.js';
 import { createLogger } from '../../orchestrator/log.js';
 import { Worker } from '../../orchestrator/worker.js';
@@ -98,25 +94,6 @@ async function burnDown(admin: postgres.Sql, w: Worker, n: number): Promise<[num
   const t0 = performance.now();
   while (w.health().jobs.succeeded - before < n) await sleep(1);
   return [enq, (performance.now() - t0) / 1000];
-}
-
-function pgbench(url: string, script: string, clients: number, transactions: number): number | null {
-  const binDir = findSystemBinDir();
-  const exe = binDir ? path.join(binDir, 'pgbench') : 'pgbench';
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'apportion-pgbench-'));
-  const file = path.join(dir, 'script.sql');
-  fs.writeFileSync(file, script);
-  const u = new URL(url);
-  const t0 = performance.now();
-  const res = spawnSync(exe, ['-n', '-f', file, '-c', String(clients), '-j', String(Math.min(clients, 2)), '-t', String(transactions),
-    '-h', u.hostname, '-p', u.port, '-U', decodeURIComponent(u.username), decodeURIComponent(u.pathname.slice(1))], {
-    encoding: 'utf8',
-    env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) },
-  });
-  const secs = (performance.now() - t0) / 1000;
-  fs.rmSync(dir, { recursive: true, force: true });
-  if (res.status !== 0) return null;
-  return secs;
 }
 
 export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Promise<QueueBenchResult> {
