@@ -89,13 +89,14 @@ describe('through PgBouncer in transaction mode', () => {
       const admin = postgres(db.url, { max: 1, onnotice: () => {} });
       const done = await waitFor('200 allocate_event jobs', async () => {
         const [r] = await admin`select count(*) filter (where state = 'succeeded')::int as ok, count(*)::int as n
-                                  from apportion.jobs where task = 'allocate_event'`;
+                                  from apportion.jobs where task = 'allocate_event' and tenant_id = any(${tenants}::uuid[])`;
         return r!.ok === 200 ? r : undefined;
       });
       expect(done!.n).toBe(200);
       const [bad] = await admin`select count(*)::int as n from (
           select e.id from apportion.attribution_events e
           left join apportion.attribution_allocations a on a.tenant_id = e.tenant_id and a.event_id = e.id
+          where e.tenant_id = any(${tenants}::uuid[])
           group by e.id, e.revenue_cents having coalesce(sum(a.allocated_revenue_cents), -1) <> e.revenue_cents) x`;
       expect(bad!.n).toBe(0);
       await admin.end();
