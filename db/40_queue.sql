@@ -18,6 +18,19 @@
 -- Errors of classes 22, 23, 42 and AP never succeed on retry: the job fails
 -- at once.
 
+-- One entry of a job's attempt_log: when, who, how it ended, and why.
+-- (A plain SQL expression: inlined where it is used.)
+create or replace function apportion.attempt_entry(
+  p_attempt integer, p_worker text, p_started_at timestamptz, p_finished_at timestamptz,
+  p_outcome text, p_error_code text default null, p_error_message text default null)
+returns jsonb
+language sql stable
+as $$
+  select jsonb_strip_nulls(jsonb_build_object(
+    'attempt', p_attempt, 'worker', p_worker, 'started_at', p_started_at, 'finished_at', p_finished_at,
+    'outcome', p_outcome, 'error_code', p_error_code, 'error_message', p_error_message))
+$$;
+
 -- Wake listeners; one notification per statement, never per row.
 create or replace function apportion.notify_jobs(p_queue text)
 returns void
@@ -272,9 +285,8 @@ begin
              locked_until = null,
              error_code = 'AP002',
              error_message = format('lease expired: worker %s stopped before finishing', j.locked_by),
-             attempt_log = j.attempt_log || jsonb_build_object(
-               'attempt', j.attempts, 'worker', j.locked_by, 'started_at', j.started_at,
-               'finished_at', now(), 'outcome', 'lease_expired')
+             attempt_log = j.attempt_log
+                           || apportion.attempt_entry(j.attempts, j.locked_by, j.started_at, now(), 'lease_expired')
        where j.id = v_job.id;
     else
       perform apportion.fail_job_for_good(v_job.id, 'AP002',
@@ -308,10 +320,9 @@ begin
          locked_until = null,
          error_code = p_error_code,
          error_message = p_error_message,
-         attempt_log = j.attempt_log || jsonb_build_object(
-           'attempt', j.attempts, 'worker', p_worker_id, 'started_at', j.started_at,
-           'finished_at', clock_timestamp(), 'outcome', 'failed',
-           'error_code', p_error_code, 'error_message', p_error_message)
+         attempt_log = j.attempt_log
+                       || apportion.attempt_entry(j.attempts, p_worker_id, j.started_at, clock_timestamp(), 'failed',
+                                                  p_error_code, p_error_message)
    where j.id = p_job_id and j.state = 'running'
   returning j.tenant_id, j.id, j.queue, j.task, j.payload, j.attempts, j.correlation_id into v_job;
   if found then
@@ -397,9 +408,9 @@ begin
              locked_until = null,
              error_code = v_state,
              error_message = v_message,
-             attempt_log = j.attempt_log || jsonb_build_object(
-               'attempt', v_job.attempts, 'worker', p_worker_id, 'started_at', v_started,
-               'finished_at', clock_timestamp(), 'outcome', 'retry', 'error_code', v_state, 'error_message', v_message)
+             attempt_log = j.attempt_log
+                           || apportion.attempt_entry(v_job.attempts, p_worker_id, v_started, clock_timestamp(), 'retry',
+                                                      v_state, v_message)
        where j.id = v_job.id and j.state = 'running';
       outcome := 'retry';
     else
@@ -423,9 +434,8 @@ begin
          locked_until = null,
          error_code = null,
          error_message = null,
-         attempt_log = j.attempt_log || jsonb_build_object(
-           'attempt', j.attempts, 'worker', p_worker_id, 'started_at', r.started_at,
-           'finished_at', r.finished_at, 'outcome', 'succeeded')
+         attempt_log = j.attempt_log
+                       || apportion.attempt_entry(j.attempts, p_worker_id, r.started_at, r.finished_at, 'succeeded')
     from unnest(v_ok_ids, v_ok_results, v_ok_started, v_ok_finished) as r (id, result, started_at, finished_at)
    where j.id = r.id and j.state = 'running'
   returning j.id, 'succeeded'::text, j.attempts, round(extract(epoch from r.finished_at - r.started_at) * 1000, 3),
@@ -668,6 +678,7 @@ create or replace trigger attribution_events_enqueue_allocation
   for each statement execute function apportion.enqueue_new_events();
 
 revoke all on function
+  apportion.attempt_entry(integer, text, timestamptz, timestamptz, text, text, text),
   apportion.notify_jobs(text),
   apportion.enqueue(text, text, jsonb, uuid, timestamptz, integer, text),
   apportion.enqueue_many(text, text, jsonb, uuid, integer),
@@ -700,6 +711,7 @@ grant execute on function
 to apportion_ingest, apportion_worker;
 
 grant execute on function
+  apportion.attempt_entry(integer, text, timestamptz, timestamptz, text, text, text),
   apportion.claim_jobs(text, text[], integer, integer),
   apportion.reclaim_expired_leases(integer),
   apportion.fail_job_for_good(bigint, text, text, text),
