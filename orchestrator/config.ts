@@ -7,9 +7,9 @@ export interface Config {
   /** The LISTEN connection: must be direct, never through a transaction pooler. */
   listenUrl: string;
   queues: string[];
-  /** Claim/run loops running at once. */
+  /** Runners: tenant groups run at once, each one transaction. */
   concurrency: number;
-  /** Jobs claimed per round trip. */
+  /** Jobs claimed per round trip; also the size of the local queue. */
   batchSize: number;
   /** Backstop poll when no notification arrives. */
   pollIntervalMs: number;

@@ -27,6 +27,11 @@ export class Worker {
   private listenSql?: postgres.Sql;
   private stopping = false;
   private loops: Promise<void>[] = [];
+  /** Claimed jobs waiting for a runner, grouped by tenant. */
+  private ready: ClaimedJob[][] = [];
+  private queuedJobs = 0;
+  private runnerWakers: (() => void)[] = [];
+  private spaceWaiter: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private wakeGeneration = 0;
   private wakers = new Set<() => void>();
@@ -53,7 +58,8 @@ export class Worker {
     });
     await this.sql`select 1`;
     await this.startListener();
-    for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop(i));
+    this.loops.push(this.claimer());
+    for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.runner());
     this.timers.push(setInterval(() => this.wake(), this.cfg.pollIntervalMs));
     this.timers.push(setInterval(() => void this.checkListener(), Math.max(250, this.cfg.pollIntervalMs)));
     this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
@@ -116,9 +122,18 @@ export class Worker {
     return new Promise((resolve) => this.wakers.add(resolve));
   }
 
-  private async loop(index: number): Promise<void> {
+  // One claimer fills a small local queue of tenant groups; `concurrency`
+  // runners drain it, each group one transaction. A single claimer means
+  // concurrent claims never collide on the head of the runnable index (with
+  // several claiming loops, each had to skip the others' locked rows, and
+  // throughput swung wildly from run to run).
+  private async claimer(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
+      if (this.queuedJobs >= this.cfg.batchSize) {
+        await new Promise<void>((resolve) => (this.spaceWaiter = resolve));
+        continue;
+      }
       const generation = this.wakeGeneration;
       let claimed: ClaimedJob[];
       try {
@@ -126,7 +141,7 @@ export class Worker {
         failures = 0;
       } catch (err) {
         failures++;
-        this.log.error({ loop: index, err: String(err) }, 'claim failed');
+        this.log.error({ err: String(err) }, 'claim failed');
         await sleep(Math.min(5000, 100 * 2 ** failures));
         continue;
       }
@@ -136,38 +151,63 @@ export class Worker {
       }
       this.lastClaimAt = new Date();
       for (const j of claimed) this.inFlight.set(j.id, j);
-      try {
-        await this.runClaimed(claimed);
-      } finally {
-        for (const j of claimed) this.inFlight.delete(j.id);
+      if (this.stopping) {
+        // Claimed while we were asked to stop: give them straight back.
+        await this.release(claimed);
+        break;
       }
+      // Group by tenant; split big groups so every runner has work.
+      const chunk = Math.max(1, Math.ceil(claimed.length / this.cfg.concurrency));
+      const groups = new Map<string | null, ClaimedJob[]>();
+      for (const j of claimed) {
+        const g = groups.get(j.tenant_id);
+        if (g) g.push(j);
+        else groups.set(j.tenant_id, [j]);
+      }
+      for (const jobs of groups.values()) {
+        for (let i = 0; i < jobs.length; i += chunk) this.ready.push(jobs.slice(i, i + chunk));
+      }
+      this.queuedJobs += claimed.length;
+      for (const w of this.runnerWakers.splice(0)) w();
     }
   }
 
-  /** Group by tenant; each group is one transaction, each job a savepoint. */
-  private async runClaimed(claimed: ClaimedJob[]): Promise<void> {
-    const groups = new Map<string | null, ClaimedJob[]>();
-    for (const j of claimed) {
-      const g = groups.get(j.tenant_id);
-      if (g) g.push(j);
-      else groups.set(j.tenant_id, [j]);
-    }
-    for (const [tenantId, jobs] of groups) {
-      if (this.stopping && this.cfg.shutdownTimeoutMs === 0) break;
-      let outcomes: JobOutcome[];
-      try {
-        outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.id));
-      } catch (err) {
-        // The transaction rolled back: nothing happened. Give the jobs back.
-        for (const j of jobs) {
-          this.log.error({ ...jobFields({ ...j, job_id: j.id }), err: String(err) }, 'job batch transaction failed; releasing');
-        }
-        await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => {});
+  private async runner(): Promise<void> {
+    while (!this.stopping) {
+      const jobs = this.ready.shift();
+      if (!jobs) {
+        await new Promise<void>((resolve) => this.runnerWakers.push(resolve));
         continue;
       }
+      this.queuedJobs -= jobs.length;
+      this.spaceWaiter?.();
+      this.spaceWaiter = undefined;
+      await this.runGroup(jobs);
+    }
+  }
+
+  /** One tenant's jobs: one transaction, each job in its own savepoint. */
+  private async runGroup(jobs: ClaimedJob[]): Promise<void> {
+    const tenantId = jobs[0]!.tenant_id;
+    try {
+      const outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.id));
       const byId = new Map(jobs.map((j) => [j.id, j]));
       for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
+    } catch (err) {
+      // The transaction rolled back: nothing happened. Give the jobs back.
+      for (const j of jobs) {
+        this.log.error({ ...jobFields({ ...j, job_id: j.id }), err: String(err) }, 'job batch transaction failed; releasing');
+      }
+      await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => {});
+    } finally {
+      for (const j of jobs) this.inFlight.delete(j.id);
     }
+  }
+
+  private async release(jobs: ClaimedJob[]): Promise<number> {
+    const n = await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => 0);
+    for (const j of jobs) this.inFlight.delete(j.id);
+    return n;
   }
 
   private report(job: ClaimedJob, o: JobOutcome): void {
@@ -254,6 +294,8 @@ export class Worker {
     this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.inFlight.size }, 'stopping: finishing in-flight work');
     for (const t of this.timers) clearInterval(t);
     this.wake();
+    for (const w of this.runnerWakers.splice(0)) w();
+    this.spaceWaiter?.();
     for (const resolve of this.pingWaiters.values()) resolve(false);
     let timer: NodeJS.Timeout | undefined;
     const drained = await Promise.race([
@@ -261,6 +303,12 @@ export class Worker {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.cfg.shutdownTimeoutMs))),
     ]);
     clearTimeout(timer);
+    // Claimed but never started: back to the queue, the attempt not counted.
+    const unstarted = this.ready.splice(0).flat();
+    if (unstarted.length > 0) {
+      const released = await this.release(unstarted);
+      this.log.info({ worker_id: this.cfg.workerId, released }, 'released claimed jobs that were not started');
+    }
     if (!drained) {
       const ids = [...this.inFlight.keys()];
       const released = await releaseJobs(this.sql, this.cfg.workerId, ids).catch(() => 0);

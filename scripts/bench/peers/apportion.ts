@@ -67,7 +67,7 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
   return {
     key: 'apportion',
     label: 'apportion',
-    settings: `orchestrator Worker in-process, concurrency ${CONCURRENCY}, batch ${BATCH}, lease 15 s, LISTEN/NOTIFY + 2 s backstop poll; one claim transaction per batch, one run transaction per tenant in the batch, each job in a savepoint, completion in the same transaction as the work`,
+    settings: `orchestrator Worker in-process: one claimer (${BATCH} jobs per claim transaction, lease 15 s) feeding ${CONCURRENCY} runners, one run transaction per tenant group, each job in a savepoint, completion in the same transaction as the work; LISTEN/NOTIFY + 2 s backstop poll`,
     workloads: { noop: true, latency: true, tenant: true },
     async setup() {},
     async startWorker(): Promise<RunningWorker> {
