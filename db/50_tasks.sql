@@ -157,7 +157,7 @@ $$;
 -- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls.
 -- It is generated from the registry (apportion.queue_tasks.handler), the one
 -- place that maps tasks to handlers, as static calls: no dynamic SQL per job.
--- A migration that registers a task makes migrate apply this file again.
+-- A trigger regenerates it whenever the registry changes.
 create or replace function apportion.no_handler(p_queue text, p_task text)
 returns jsonb
 language plpgsql
@@ -180,7 +180,11 @@ begin
 end
 $$;
 
-do $generate$
+create or replace function apportion.generate_task_dispatcher()
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $generate$
 declare
   v_cases text;
 begin
@@ -214,7 +218,26 @@ $body$$f$, coalesce(v_cases, ''));
 end
 $generate$;
 
+-- The registry stays the one place: any change to it regenerates run_task
+-- in the same transaction (as the owner, who alone may write the registry).
+create or replace function apportion.queue_tasks_changed()
+returns trigger
+language plpgsql
+as $$
+begin
+  perform apportion.generate_task_dispatcher();
+  return null;
+end
+$$;
+
+create or replace trigger queue_tasks_regenerate_dispatcher
+  after insert or update or delete on apportion.queue_tasks
+  for each statement execute function apportion.queue_tasks_changed();
+
+select apportion.generate_task_dispatcher();
+
 revoke all on function
+  apportion.generate_task_dispatcher(), apportion.queue_tasks_changed(),
   apportion.wrong_tenant_scope(text, text, text), apportion.no_handler(text, text), apportion.run_task(text, text, jsonb),
   apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
   apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),

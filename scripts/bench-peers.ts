@@ -27,7 +27,7 @@ import { loginRoleUrl } from './lib/roles.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { registerBenchTask } from './bench/peers/apportion.js';
 import { renderChart, type ChartRow } from './bench/peers/chart.js';
-import { peerLoginUrl, percentile, pgbench, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
+import { percentile, pgbench, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
 import type { QueueSystem } from './bench/peers/system.js';
 import { machine, machineMarkdown, writeDocSection, type Machine } from './bench/report.js';
 import { makeSystem, SYSTEM_KEYS, type BenchUrls } from './bench/peers/systems.js';
@@ -97,7 +97,8 @@ const fmt = (s: Stat | undefined, f = r0) => (s ? `${f(s.median)} (${f(s.min)}..
 // ---- setup -------------------------------------------------------------------
 async function setupBenchSchema(admin: postgres.Sql, url: string): Promise<BenchUrls> {
   const worker = await loginRoleUrl(url, 'apportion_worker', 'apportion_worker_peers_bench');
-  const peer = await peerLoginUrl(admin, url, 'bench_peer');
+  // The peers' role: not superuser (so RLS applies to it), in no apportion group.
+  const peer = await loginRoleUrl(url, null, 'bench_peer');
   const db = decodeURIComponent(new URL(url).pathname.slice(1));
   await admin.unsafe(`grant create on database "${db}" to bench_peer`);
   // The tenant table of workload (c): RLS forced, the tenant read from the
@@ -118,11 +119,11 @@ async function setupBenchSchema(admin: postgres.Sql, url: string): Promise<Bench
     create policy tenant_isolation on bench_peers.tenant_rows to apportion_worker, bench_peer
       using (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid)
       with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid);
-    -- apportion_owner resolves the handler name when 50_tasks.sql regenerates run_task.
+    -- apportion_owner resolves the handler name whenever the registry regenerates run_task.
     grant usage on schema bench_peers to apportion_owner, apportion_worker, bench_peer;
     grant insert on bench_peers.tenant_rows to apportion_worker, bench_peer;
     create table if not exists bench_peers.raw (id bigserial primary key, payload jsonb not null default '{}');`);
-  await registerBenchTask(admin, url);
+  await registerBenchTask(admin);
   return { admin: url, worker, peer };
 }
 

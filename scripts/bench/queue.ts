@@ -62,7 +62,8 @@ function percentile(sorted: number[], p: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startWorker(url: string, env: Record<string, string> = {}): Worker {
+/** The orchestrator as every queue benchmark runs it (bench:peers too). */
+export function startWorker(url: string, env: Record<string, string> = {}): Worker {
   const cfg = loadConfig({
     DATABASE_URL: url,
     APPORTION_CONCURRENCY: String(CONCURRENCY),

@@ -8,7 +8,9 @@ export type GroupRole = 'apportion_ingest' | 'apportion_worker' | 'apportion_rea
 
 // Pass a fixed password when several processes share the role (the test
 // files do): rotating it would break the others' new connections.
-export async function loginRoleUrl(url: string, group: GroupRole, login: string,
+// group null: a plain login role in no apportion group (the peer queues'
+// role in bench:peers).
+export async function loginRoleUrl(url: string, group: GroupRole | null, login: string,
   password = randomBytes(12).toString('hex')): Promise<string> {
   if (!/^[a-z_][a-z0-9_]*$/.test(login)) throw new Error(`bad role name ${login}`);
   if (!/^[A-Za-z0-9_-]+$/.test(password)) throw new Error('password must be [A-Za-z0-9_-]');
@@ -20,7 +22,7 @@ export async function loginRoleUrl(url: string, group: GroupRole, login: string,
       end if;
     end $$`);
     await sql.unsafe(`alter role ${login} password '${password}'`);
-    await sql.unsafe(`grant ${group} to ${login}`);
+    if (group) await sql.unsafe(`grant ${group} to ${login}`);
   } finally {
     await sql.end();
   }

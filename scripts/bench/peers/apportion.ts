@@ -5,37 +5,24 @@
 // registerBenchTask): its handler inserts the row under RLS inside run_jobs'
 // transaction, which also marks the job succeeded.
 import postgres from 'postgres';
-import { loadConfig } from '../../../orchestrator/config.js';
-import { createLogger } from '../../../orchestrator/log.js';
-import { migrate } from '../../../orchestrator/migrate.js';
 import { Worker } from '../../../orchestrator/worker.js';
 import type { TenantJob } from './common.js';
 import type { Kind, QueueSystem, RunningWorker } from './system.js';
 
-import { CONCURRENCY, BATCH } from '../queue.js';
+import { CONCURRENCY, BATCH, startWorker } from '../queue.js';
 
 export { CONCURRENCY, BATCH };
 
 export function apportionWorker(workerUrl: string, workerId: string): Worker {
-  const cfg = loadConfig({
-    DATABASE_URL: workerUrl,
-    APPORTION_CONCURRENCY: String(CONCURRENCY),
-    APPORTION_BATCH_SIZE: String(BATCH),
-    APPORTION_HEALTH_PORT: '-1',
-    APPORTION_PING_INTERVAL_MS: '3600000',
-    APPORTION_WORKER_ID: workerId,
-  });
-  return new Worker(cfg, createLogger('warn'));
+  return startWorker(workerUrl, { APPORTION_WORKER_ID: workerId });
 }
 
 /**
- * Register attribution.bench_tenant_row in this (throwaway) database and
- * regenerate apportion.run_task through migrate's own mechanism: forgetting
- * the checksum of db/50_tasks.sql makes migrate apply db/ again, and
- * 50_tasks.sql generates run_task from the registry. Nothing in db/ or
- * migrations/ changes.
+ * Register attribution.bench_tenant_row in this (throwaway) database only;
+ * the registry's trigger regenerates apportion.run_task with it. Nothing in
+ * db/ or migrations/ changes.
  */
-export async function registerBenchTask(admin: postgres.Sql, url: string): Promise<void> {
+export async function registerBenchTask(admin: postgres.Sql): Promise<void> {
   await admin.unsafe(`
     create or replace function bench_peers.task_tenant_row(p_payload jsonb)
     returns jsonb
@@ -53,9 +40,7 @@ export async function registerBenchTask(admin: postgres.Sql, url: string): Promi
     insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description)
     values ('attribution', 'bench_tenant_row', 'bench_peers.task_tenant_row', 'tenant', 5,
             'Bench only (npm run bench:peers): insert one row into bench_peers.tenant_rows. Payload {"run", "ref"}.')
-    on conflict (queue, task) do nothing;
-    delete from apportion.db_sources where name = '50_tasks.sql';`);
-  await migrate(url);
+    on conflict (queue, task) do nothing;`);
   const [r] = await admin`select position('bench_tenant_row' in prosrc) > 0 as ok from pg_proc where oid = 'apportion.run_task(text, text, jsonb)'::regprocedure`;
   if (!r?.ok) throw new Error('apportion.run_task was not regenerated with attribution.bench_tenant_row');
 }

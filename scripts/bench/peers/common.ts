@@ -4,7 +4,6 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import postgres from 'postgres';
 import { findSystemBinDir } from '../../lib/cluster.js';
 
 export interface Stat {
@@ -51,23 +50,6 @@ export function tenantJobs(n: number, run: string): TenantJob[] {
  * has app.tenant_id set locally: RLS on the table checks it.
  */
 export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
-
-/**
- * The peers' login role: not superuser (so RLS applies to it), in no apportion
- * group; it owns the schemas the peers install. Returns `url` as that role.
- * (apportion's own login roles come from scripts/lib/roles.ts.)
- */
-export async function peerLoginUrl(admin: postgres.Sql, url: string, login: string): Promise<string> {
-  const password = 'bench-' + login;
-  await admin.unsafe(`do $$ begin
-    if not exists (select from pg_roles where rolname = '${login}') then create role ${login} login nosuperuser nobypassrls; end if;
-  end $$`);
-  await admin.unsafe(`alter role ${login} password '${password}'`);
-  const u = new URL(url);
-  u.username = login;
-  u.password = password;
-  return u.toString();
-}
 
 /** Run a pgbench script; returns seconds, or null when pgbench failed. */
 export function pgbench(url: string, script: string, clients: number, transactions: number): number | null {
