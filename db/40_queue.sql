@@ -351,19 +351,12 @@ $$;
 -- attempts) and is recorded in worker_failed_jobs. Jobs not visible under the
 -- current tenant, or no longer running for this worker, are skipped.
 create or replace function apportion.run_jobs(p_worker_id text, p_job_ids bigint[])
-returns table (
-  job_id bigint,
-  outcome text,
-  attempt integer,
-  ms numeric,
-  error_code text,
-  error_message text
-)
+returns setof apportion.job_outcome
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
-#variable_conflict use_column
 declare
+  v_outcome text;
   v_job record;
   v_result jsonb;
   v_started timestamptz;
@@ -412,15 +405,14 @@ begin
                            || apportion.attempt_entry(v_job.attempts, p_worker_id, v_started, clock_timestamp(), 'retry',
                                                       v_state, v_message)
        where j.id = v_job.id and j.state = 'running';
-      outcome := 'retry';
+      v_outcome := 'retry';
     else
       perform apportion.fail_job_for_good(v_job.id, v_state, v_message, p_worker_id);
-      outcome := 'failed';
+      v_outcome := 'failed';
     end if;
-    job_id := v_job.id; attempt := v_job.attempts;
-    ms := round(extract(epoch from clock_timestamp() - v_started) * 1000, 3);
-    error_code := v_state; error_message := v_message;
-    return next;
+    return next row(v_job.id, v_outcome, v_job.attempts,
+                    round(extract(epoch from clock_timestamp() - v_started) * 1000, 3),
+                    v_state, v_message)::apportion.job_outcome;
   end loop;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
 
@@ -438,14 +430,7 @@ $$;
 -- whatever the statistics say.
 create or replace function apportion.complete_jobs(
   p_worker_id text, p_ids bigint[], p_results jsonb[], p_started timestamptz[], p_finished timestamptz[])
-returns table (
-  job_id bigint,
-  outcome text,
-  attempt integer,
-  ms numeric,
-  error_code text,
-  error_message text
-)
+returns setof apportion.job_outcome
 language sql
 set search_path = pg_catalog, pg_temp
 set enable_nestloop = off
@@ -472,14 +457,7 @@ $$;
 -- statement is the transaction: begin, set the tenant locally, run each job
 -- in its savepoint, mark them done, commit; the tenant is gone afterwards.
 create or replace function apportion.run_tenant_jobs(p_worker_id text, p_tenant_id uuid, p_job_ids bigint[])
-returns table (
-  job_id bigint,
-  outcome text,
-  attempt integer,
-  ms numeric,
-  error_code text,
-  error_message text
-)
+returns setof apportion.job_outcome
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$

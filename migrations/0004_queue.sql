@@ -37,6 +37,16 @@ insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attem
   ('llm', 'complete', null, 'tenant', 5,
    'Reserved for calls to an external model provider. Accepted and kept waiting until a provider exists.');
 
+-- What running a job came to (run_jobs, run_tenant_jobs, complete_jobs).
+create type apportion.job_outcome as (
+  job_id bigint,
+  outcome text,
+  attempt integer,
+  ms numeric,
+  error_code text,
+  error_message text
+);
+
 create sequence apportion.jobs_id_seq as bigint;
 
 create table apportion.jobs (
@@ -136,6 +146,7 @@ $$;
 revoke all on apportion.queue_tasks, apportion.jobs, apportion.jobs_live, apportion.jobs_done,
   apportion.worker_failed_jobs, apportion.jobs_id_seq from public;
 grant select on apportion.queue_tasks to apportion_ingest, apportion_worker, apportion_reader;
+grant usage on type apportion.job_outcome to apportion_worker;
 -- Enqueue runs as the caller: it may set only these columns; state, attempts
 -- and leases keep their defaults.
 grant select, insert (tenant_id, queue, task, payload, correlation_id, job_key, priority, run_at, max_attempts)
@@ -153,5 +164,6 @@ reset role;
 -- Down Migration
 set local role apportion_owner;
 drop table apportion.worker_failed_jobs, apportion.jobs, apportion.queue_tasks;
+drop type apportion.job_outcome;
 drop sequence apportion.jobs_id_seq;
 reset role;
