@@ -200,6 +200,11 @@ as $$
 declare
   v_queues text[];
   v_ids bigint[] := '{}'::bigint[];
+  v_tenants uuid[];
+  v_job_queues text[];
+  v_tasks text[];
+  v_correlations uuid[];
+  v_attempts integer[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'claim_jobs: worker id is required' using errcode = '22023';
@@ -237,22 +242,25 @@ begin
                locked_until = now() + make_interval(secs => p_lease_seconds),
                started_at = now()
          where j.ctid = any (array(select tid from picked))
-        returning j.id
+        returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
       )
-      select coalesce(array_agg(c.id), '{}'::bigint[]) into v_ids from claimed c;
+      -- Collected, not returned as they come: rows already returned would
+      -- stay in the result if the statement then failed and is retried.
+      select array_agg(c.id), array_agg(c.tenant_id), array_agg(c.queue), array_agg(c.task),
+             array_agg(c.correlation_id), array_agg(c.attempts)
+        into v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts
+        from claimed c;
       exit;
     exception when serialization_failure then
       -- A job this statement saw as queued was claimed, run and moved to
       -- jobs_done meanwhile (Postgres cannot follow a row into another
       -- partition). Nothing was claimed; look again.
-      v_ids := '{}'::bigint[];
+      v_ids := null;
     end;
   end loop;
 
   return query
-    select j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
-      from apportion.jobs_live j
-     where j.id = any (v_ids) and j.state = 'running';
+    select * from unnest(v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts);
 end
 $$;
 
@@ -367,6 +375,9 @@ declare
   v_ok_started timestamptz[] := '{}'::timestamptz[];
   v_ok_finished timestamptz[] := '{}'::timestamptz[];
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
+  v_job_tenant_is_null boolean;
+  v_correlation uuid;
+  v_correlation_unset boolean := true;
 begin
   for v_job in
     select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts
@@ -377,8 +388,17 @@ begin
   loop
     -- The tenant stays the caller's (RLS showed only its jobs and system
     -- jobs); system jobs run with no tenant.
-    perform set_config('app.tenant_id', case when v_job.tenant_id is null then '' else v_tenant end, true),
-            set_config('app.correlation_id', coalesce(v_job.correlation_id::text, ''), true);
+    -- (Set only when they change: two set_config calls per job were a
+    -- third of a no-op job's run.)
+    if (v_job.tenant_id is null) is distinct from v_job_tenant_is_null then
+      v_job_tenant_is_null := v_job.tenant_id is null;
+      perform set_config('app.tenant_id', case when v_job_tenant_is_null then '' else v_tenant end, true);
+    end if;
+    if v_job.correlation_id is distinct from v_correlation or v_correlation_unset then
+      v_correlation := v_job.correlation_id;
+      v_correlation_unset := false;
+      perform set_config('app.correlation_id', coalesce(v_correlation::text, ''), true);
+    end if;
     v_started := clock_timestamp();
     begin
       v_result := apportion.run_task(v_job.queue, v_job.task, v_job.payload);

@@ -155,6 +155,9 @@ end
 $$;
 
 -- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls.
+-- It runs with its caller's rights and search_path (run_jobs pins it) and
+-- names everything schema-qualified, so it carries no SET clause of its own:
+-- entering a function with one costs ~1 us, a third of a no-op job's run.
 -- It is generated from the registry (apportion.queue_tasks.handler), the one
 -- place that maps tasks to handlers, as static calls: no dynamic SQL per job.
 -- A trigger regenerates it whenever the registry changes.
@@ -206,7 +209,6 @@ begin
 create or replace function apportion.run_task(p_queue text, p_task text, p_payload jsonb)
 returns jsonb
 language plpgsql
-set search_path = pg_catalog, pg_temp
 as $body$
 begin
   return case p_queue || '.' || p_task

@@ -2,7 +2,7 @@
 -- types, keys, foreign keys, policies and the public functions. Internal
 -- tables and columns are free to change and are not pinned here.
 begin;
-select plan(141);
+select plan(142);
 
 -- Tables ---------------------------------------------------------------------
 select has_table('apportion', 'tenants', 'table apportion.tenants exists');
@@ -127,6 +127,9 @@ select fk_ok('apportion', 'attribution_allocations', array['model_version'], 'ap
   'attribution_allocations.model_version references attribution_models.model_version');
 select fk_ok('apportion', 'attribution_allocations', array['tenant_id', 'channel'], 'apportion', 'channels', array['tenant_id', 'code'],
   'attribution_allocations (tenant_id, channel) reference channels (tenant_id, code)');
+
+select fk_ok('apportion', 'jobs_live', array['queue', 'task'], 'apportion', 'queue_tasks', array['queue', 'task'],
+  'jobs_live (queue, task) reference the task registry: every job enters the queue checked');
 
 -- Policies -------------------------------------------------------------------
 select policies_are('apportion', 'tenants', array['tenant_isolation', 'owner_admin'], 'tenants: policies tenant_isolation, owner_admin');

@@ -1,7 +1,7 @@
 -- The task registry is the one place that maps tasks to handlers: changing it
 -- regenerates the dispatcher (apportion.run_task) in the same transaction.
 begin;
-select plan(5);
+select plan(9);
 
 create schema t41;
 create function t41.echo(p_payload jsonb) returns jsonb language sql as $$ select jsonb_build_object('echo', p_payload) $$;
@@ -20,6 +20,23 @@ delete from apportion.queue_tasks where queue = 'housekeeping' and task = 't41_e
 select throws_ok($$select apportion.run_task('housekeeping', 't41_echo', '{}')$$, 'AP001', null,
   'removing it removes the handler again');
 select is(apportion.run_task('housekeeping', 'noop', '{}'), null::jsonb, 'the registered tasks still dispatch');
+
+-- The registry is enforced on every job that enters the queue (the foreign
+-- key sits on jobs_live), even for the owner, whom RLS does not check.
+delete from apportion.worker_failed_jobs;
+delete from apportion.jobs;
+select throws_ok($$insert into apportion.jobs (queue, task) values ('housekeeping', 't41_gone')$$,
+  '23503', null, 'a job for an unregistered task cannot be inserted, even by the owner (23503)');
+insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description)
+values ('housekeeping', 't41_echo', 't41.echo', 'any', 1, 'test only');
+select apportion.enqueue('housekeeping', 't41_echo', '{"x": 2}') as t41_job \gset
+select throws_ok($$delete from apportion.queue_tasks where queue = 'housekeeping' and task = 't41_echo'$$,
+  '23503', null, 'a task with queued jobs cannot leave the registry');
+select apportion.claim_jobs('t41', array['housekeeping'], 10, 60);
+select apportion.run_jobs('t41', array[:t41_job]::bigint[]);
+select is((select state from apportion.jobs where id = :t41_job), 'succeeded', 'its job runs and moves to jobs_done');
+select lives_ok($$delete from apportion.queue_tasks where queue = 'housekeeping' and task = 't41_echo'$$,
+  'once no job of it is queued or running, it can leave the registry; its history stays');
 
 select * from finish();
 rollback;

@@ -412,7 +412,7 @@ try {
     }
     const rb = await rawBound(admin, target.url);
     if (rb !== null) raw.push(rb);
-    log(`round ${round} raw SQL bound: ${rb === null ? 'pgbench failed' : r0(rb) + '/s'}`);
+    log(`round ${round} raw SQL bound: ${rb === null ? 'no pgbench' : r0(rb) + '/s'}`);
     for (const s of systems.filter((x) => x.workloads.latency)) {
       const lat = await latency(s, `lat-${round}`);
       const r = runs.get(s.key)!;

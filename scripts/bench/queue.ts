@@ -2,9 +2,13 @@
 //   1. no-op burn-down: N jobs enqueued in one enqueue_many call, then drained
 //      by the orchestrator's Worker (in-process, its real code path: claim
 //      transaction, then one run transaction per tenant batch);
-//   2. the bounds, driven by pgbench on the same server: raw SQL (claim 100
-//      with SKIP LOCKED and delete them, one statement per transaction) and
-//      apportion's own claim_jobs + run_jobs without the orchestrator;
+//   2. the bounds, driven by pgbench on the same server: the raw SQL bound =
+//      apportion's own claim and complete statements without the
+//      orchestrator (claim_jobs, then run_tenant_jobs on what it claimed, two
+//      transactions as the orchestrator does them), 100 jobs per claim and
+//      again at the orchestrator's batch size; and, for scale, a bare table's
+//      claim 100 with SKIP LOCKED + delete (a queue that keeps no lease, no
+//      attempt log and no history);
 //   3. idle latency: jobs enqueued one at a time ~10 ms apart while workers
 //      listen; enqueue (created_at) to handler start (attempt_log started_at);
 //   4. ingest -> allocated for one model: idle p50/p99 from the event insert
@@ -29,9 +33,15 @@ export interface QueueBenchResult {
   setup: { jobs: number; rounds: number; concurrency: number; batchSize: number; historyJobs: number; pgbenchClients: number };
   enqueuePerSecond: Stat;
   drainPerSecond: Stat;
-  rawBoundPerSecond: Stat | null;
-  sqlBoundPerSecond: Stat | null;
-  drainOverRawBound: number | null;
+  /** apportion's claim_jobs + run_tenant_jobs via pgbench, 100 per claim: the raw SQL bound. */
+  boundPerSecond: Stat | null;
+  /** The same at the orchestrator's batch size. */
+  boundAtBatchPerSecond: Stat | null;
+  /** A bare table: claim 100 with SKIP LOCKED and delete them. */
+  bareTablePerSecond: Stat | null;
+  drainOverBound: number | null;
+  drainOverBoundAtBatch: number | null;
+  drainOverBareTable: number | null;
   latencyMs: { p50: number; p95: number; p99: number; max: number; samples: number };
   ingest: { idle: { p50: number; p99: number; samples: number }; sustainedEventsPerSecond: number; events: number; ingestSeconds: number; totalSeconds: number };
   afterHistory: { jobsPassed: number; drainPerSecond: Stat; historyDrainPerSecond: number } | null;
@@ -97,6 +107,40 @@ async function burnDown(admin: postgres.Sql, w: Worker, n: number): Promise<[num
   return [enq, (performance.now() - t0) / 1000];
 }
 
+/**
+ * The raw SQL bound: apportion's own claim and complete statements driven by
+ * pgbench with no orchestrator, `batch` jobs per claim. Each pgbench
+ * transaction is the orchestrator's pair: claim_jobs commits, then
+ * run_tenant_jobs runs and completes what it claimed in a second
+ * transaction. Returns jobs/s, or null without pgbench.
+ */
+async function statementBound(admin: postgres.Sql, workerUrl: string, n: number, batch: number, clients: number): Promise<number | null> {
+  const perClient = Math.ceil(n / batch / clients);
+  const total = perClient * batch * clients;
+  await enqueueNoops(admin, total);
+  await admin`vacuum analyze apportion.jobs_live`;
+  // pgbench substitutes :ids as text, so it is gset as an array expression.
+  const secs = pgbench(workerUrl, `select 'array[' || coalesce(string_agg(id::text, ','), '') || ']::bigint[]' as ids from apportion.claim_jobs('pgbench-' || :client_id, array['housekeeping'], ${batch}, 60) \\gset
+select count(*) from apportion.run_tenant_jobs('pgbench-' || :client_id, null, :ids);
+`, clients, perClient);
+  const [left] = await admin<{ n: number }[]>`select count(*)::int as n from apportion.jobs_live`;
+  if (left!.n !== 0) throw new Error(`statement bound left ${left!.n} jobs unfinished`);
+  return secs === null ? null : total / secs;
+}
+
+/** For scale: a bare table, claim 100 with SKIP LOCKED and delete them. */
+async function bareTableBound(admin: postgres.Sql, url: string, n: number, clients: number): Promise<number | null> {
+  const perClient = Math.ceil(n / 100 / clients);
+  const total = perClient * 100 * clients;
+  await admin`truncate public.apportion_bench_raw`;
+  await admin`insert into public.apportion_bench_raw (payload) select '{}' from generate_series(1, ${total})`;
+  await admin`vacuum analyze public.apportion_bench_raw`;
+  const secs = pgbench(url, `with c as (select id from public.apportion_bench_raw order by id limit 100 for update skip locked)
+delete from public.apportion_bench_raw r using c where r.id = c.id;
+`, clients, perClient);
+  return secs === null ? null : total / secs;
+}
+
 export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Promise<QueueBenchResult> {
   const shrink = opts.shrink ?? 1;
   const log = opts.log ?? (() => {});
@@ -115,9 +159,9 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
     await admin`create table if not exists public.apportion_bench_raw (id bigserial primary key, payload jsonb not null default '{}')`;
     const enqueueRates: number[] = [];
     const drainRates: number[] = [];
-    const rawRates: number[] = [];
-    const sqlRates: number[] = [];
-    const perClient = Math.ceil(N / 100 / PGBENCH_CLIENTS);
+    const boundRates: number[] = [];
+    const boundAtBatchRates: number[] = [];
+    const bareRates: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       await admin`vacuum analyze apportion.jobs_live`;
       const w = startWorker(workerUrl);
@@ -128,20 +172,14 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
       enqueueRates.push(N / enq);
       drainRates.push(N / dr);
 
-      await admin`truncate public.apportion_bench_raw`;
-      await admin`insert into public.apportion_bench_raw (payload) select '{}' from generate_series(1, ${perClient * 100 * PGBENCH_CLIENTS})`;
-      await admin`vacuum analyze public.apportion_bench_raw`;
-      const total = perClient * 100 * PGBENCH_CLIENTS;
-      const raw = pgbench(url, `with c as (select id from public.apportion_bench_raw order by id limit 100 for update skip locked)
-delete from public.apportion_bench_raw r using c where r.id = c.id;\n`, PGBENCH_CLIENTS, perClient);
-      if (raw !== null) rawRates.push(total / raw);
-
-      await enqueueNoops(admin, total);
-      await admin`vacuum analyze apportion.jobs_live`;
-      const sqlBound = pgbench(workerUrl, `select count(*) from apportion.run_jobs('pgbench-' || :client_id,
-  array(select id from apportion.claim_jobs('pgbench-' || :client_id, array['housekeeping'], 100, 60)));\n`, PGBENCH_CLIENTS, perClient);
-      if (sqlBound !== null) sqlRates.push(total / sqlBound);
-      log(`  round ${round}: enqueue ${r0(N / enq)}/s, drain ${r0(N / dr)}/s, raw bound ${raw ? r0(total / raw) : 'n/a'}/s, apportion SQL bound ${sqlBound ? r0(total / sqlBound) : 'n/a'}/s`);
+      const bound = await statementBound(admin, workerUrl, N, 100, PGBENCH_CLIENTS);
+      if (bound !== null) boundRates.push(bound);
+      const atBatch = await statementBound(admin, workerUrl, N, BATCH, PGBENCH_CLIENTS);
+      if (atBatch !== null) boundAtBatchRates.push(atBatch);
+      const bare = await bareTableBound(admin, url, N, PGBENCH_CLIENTS);
+      if (bare !== null) bareRates.push(bare);
+      const rate = (x: number | null) => (x === null ? 'n/a (no pgbench)' : `${r0(x)}/s`);
+      log(`  round ${round}: enqueue ${r0(N / enq)}/s, drain ${r0(N / dr)}/s; raw SQL bound (apportion's statements, 100 per claim) ${rate(bound)}, at ${BATCH} per claim ${rate(atBatch)}; bare table ${rate(bare)}`);
     }
     await admin`drop table public.apportion_bench_raw`;
 
@@ -234,14 +272,21 @@ delete from public.apportion_bench_raw r using c where r.id = c.id;\n`, PGBENCH_
     const [hist] = await admin`select count(*)::int as n from apportion.jobs_done`;
 
     const drainStat = stat(drainRates);
-    const rawStat = rawRates.length ? stat(rawRates) : null;
+    const orNull = (runs: number[]) => (runs.length ? stat(runs) : null);
+    const over = (b: Stat | null) => (b ? drainStat.median / b.median : null);
+    const bound = orNull(boundRates);
+    const boundAtBatch = orNull(boundAtBatchRates);
+    const bare = orNull(bareRates);
     return {
       setup: { jobs: N, rounds: ROUNDS, concurrency: CONCURRENCY, batchSize: BATCH, historyJobs: hist!.n, pgbenchClients: PGBENCH_CLIENTS },
       enqueuePerSecond: stat(enqueueRates),
       drainPerSecond: drainStat,
-      rawBoundPerSecond: rawStat,
-      sqlBoundPerSecond: sqlRates.length ? stat(sqlRates) : null,
-      drainOverRawBound: rawStat ? drainStat.median / rawStat.median : null,
+      boundPerSecond: bound,
+      boundAtBatchPerSecond: boundAtBatch,
+      bareTablePerSecond: bare,
+      drainOverBound: over(bound),
+      drainOverBoundAtBatch: over(boundAtBatch),
+      drainOverBareTable: over(bare),
       latencyMs: { p50: percentile(latSorted, 50), p95: percentile(latSorted, 95), p99: percentile(latSorted, 99), max: latSorted[latSorted.length - 1]!, samples: latSorted.length },
       ingest: {
         idle: { p50: percentile(idleSorted, 50), p99: percentile(idleSorted, 99), samples: idleSorted.length },
@@ -263,16 +308,23 @@ export function queueMarkdown(r: QueueBenchResult): string {
   out.push('### Setup', '');
   out.push(`- Orchestrator: the Worker class in-process (same code as \`npm start\`), connected as a login role in \`apportion_worker\`, concurrency ${s.concurrency}, batch ${s.batchSize}; every batch is one claim transaction and one run transaction per tenant, each job in its own savepoint, completion in the same transaction as the work.`);
   out.push(`- Burn-down: ${r0(s.jobs)} \`housekeeping.noop\` jobs enqueued in one \`enqueue_many\` call, then drained; ${s.rounds} rounds, median (min..max).`);
-  out.push(`- pgbench (${s.pgbenchClients} clients, same server, same rounds): the raw SQL bound = \`claim 100 ... for update skip locked\` + delete in one statement per transaction on a bare table; and apportion's own SQL without the orchestrator = \`claim_jobs\` + \`run_jobs\` for 100 jobs in one transaction (not a bound: claim and run share a transaction, so claimed rows stay locked longer than the orchestrator's two-step path).`);
+  out.push(`- Raw SQL bound (pgbench, ${s.pgbenchClients} clients, same server, same rounds): apportion's own claim and complete statements with no orchestrator: \`claim_jobs\` for 100 jobs, committed, then \`run_tenant_jobs\` on what it claimed (run and complete, as the orchestrator does for a tenant batch), committed; again with ${s.batchSize} jobs per claim, the orchestrator's batch.`);
+  out.push(`- For scale, a bare table (id, payload; nothing else): \`claim 100 ... for update skip locked\` + delete, one statement per transaction. That is a queue without a lease, attempt log, history or RLS, so it is not a bound for apportion's work: each apportion job is written three times (claim with lease, run lock, move to jobs_done with its attempt) where the bare table deletes once.`);
   out.push('- Durable cluster settings (fsync and synchronous_commit on), autovacuum_naptime=1s as README recommends for busy queues.', '');
   out.push('| figure | jobs/s |', '|---|---:|');
   out.push(`| enqueue (one batch call) | ${fmt(r.enqueuePerSecond)} |`);
   out.push(`| drain, apportion orchestrator | ${fmt(r.drainPerSecond)} |`);
-  if (r.sqlBoundPerSecond) out.push(`| apportion SQL via pgbench, claim+run in one transaction | ${fmt(r.sqlBoundPerSecond)} |`);
-  if (r.rawBoundPerSecond) out.push(`| raw SQL bound (pgbench) | ${fmt(r.rawBoundPerSecond)} |`);
+  if (r.boundPerSecond) out.push(`| raw SQL bound: apportion's claim + complete via pgbench, 100 per claim | ${fmt(r.boundPerSecond)} |`);
+  if (r.boundAtBatchPerSecond) out.push(`| the same, ${r0(s.batchSize)} per claim | ${fmt(r.boundAtBatchPerSecond)} |`);
+  if (r.bareTablePerSecond) out.push(`| bare table claim 100 + delete via pgbench (for scale) | ${fmt(r.bareTablePerSecond)} |`);
   if (r.afterHistory) out.push(`| drain after ${r0(r.afterHistory.jobsPassed)} jobs passed (history kept in jobs_done) | ${fmt(r.afterHistory.drainPerSecond)} |`);
   out.push('');
-  if (r.drainOverRawBound !== null) out.push(`apportion drain / raw bound = **${r.drainOverRawBound.toFixed(2)}** (goal >= 0.5).`, '');
+  if (r.drainOverBound !== null) {
+    const parts = [`apportion drain / raw SQL bound (100 per claim) = **${r.drainOverBound.toFixed(2)}** (goal >= 0.5)`];
+    if (r.drainOverBoundAtBatch !== null) parts.push(`/ the same at ${r0(s.batchSize)} per claim = ${r.drainOverBoundAtBatch.toFixed(2)}`);
+    if (r.drainOverBareTable !== null) parts.push(`/ bare table = ${r.drainOverBareTable.toFixed(2)}`);
+    out.push(parts.join('; ') + '.', '');
+  }
   const l = r.latencyMs;
   out.push(`Idle latency, enqueue to handler start (${l.samples} jobs ~10 ms apart): p50 **${l.p50.toFixed(2)} ms**, p95 ${l.p95.toFixed(2)} ms, p99 **${l.p99.toFixed(2)} ms**, max ${l.max.toFixed(2)} ms (goals: p50 <= 2 ms, p99 < 10 ms).`, '');
   const i = r.ingest;

