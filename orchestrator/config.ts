@@ -11,6 +11,8 @@ export interface Config {
   concurrency: number;
   /** Jobs claimed per round trip; also the size of the local queue. */
   batchSize: number;
+  /** A claim made while every runner is idle runs up to this many jobs itself (0: never). */
+  inlineRunMax: number;
   /** Backstop poll when no notification arrives. */
   pollIntervalMs: number;
   /** How long a claimed job stays ours if we die before running it. */
@@ -63,6 +65,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queues,
     concurrency: int(env, 'APPORTION_CONCURRENCY', 2, 1, 64),
     batchSize: int(env, 'APPORTION_BATCH_SIZE', 100, 1, 10000),
+    inlineRunMax: int(env, 'APPORTION_INLINE_RUN_MAX', 1, 0, 10000),
     pollIntervalMs: int(env, 'APPORTION_POLL_INTERVAL_MS', 2000, 10, 3_600_000),
     leaseSeconds: int(env, 'APPORTION_LEASE_SECONDS', 15, 1, 86_400),
     shutdownTimeoutMs: int(env, 'APPORTION_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),

@@ -26,6 +26,24 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
     select * from apportion.claim_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds})`;
 }
 
+export interface ClaimedOrRun extends ClaimedJob {
+  /** Null: claimed under the lease, still to run. Otherwise run in the claim's transaction. */
+  outcome: JobOutcome['outcome'] | null;
+  ms: string | null;
+  error_code: string | null;
+  error_message: string | null;
+}
+
+/**
+ * Claim, and when the claim found at most runMax jobs, run the first
+ * tenant's of them in the same transaction (the idle path: one round trip
+ * from arrival to handler). Jobs with a null outcome are for the runners.
+ */
+export async function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number, runMax: number): Promise<ClaimedOrRun[]> {
+  return sql<ClaimedOrRun[]>`
+    select * from apportion.claim_and_run_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds}, ${runMax})`;
+}
+
 /**
  * Run one tenant's claimed jobs as one transaction under that tenant: a
  * single statement, so one round trip. run_tenant_jobs sets app.tenant_id

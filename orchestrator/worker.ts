@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import type { Config } from './config.js';
 import { connect, type Sql } from './db.js';
 import { jobFields, type Logger } from './log.js';
-import { claimJobs, enqueue, jobStatus, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
+import { claimAndRunJobs, claimJobs, enqueue, jobStatus, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
 
 export const NOTIFY_CHANNEL = 'apportion_jobs';
 
@@ -30,7 +30,10 @@ export class Worker {
   /** Claimed jobs waiting for a runner, grouped by tenant. */
   private ready: ClaimedJob[][] = [];
   private queuedJobs = 0;
-  private runnerWakers: (() => void)[] = [];
+  /** Runner slots free: groups (and inline claims) running at once <= concurrency. */
+  private freeSlots = 0;
+  /** Running groups and inline claims, awaited on stop. */
+  private active = new Set<Promise<void>>();
   private spaceWaiter: (() => void) | undefined;
   private timers: NodeJS.Timeout[] = [];
   private wakeGeneration = 0;
@@ -58,8 +61,8 @@ export class Worker {
     });
     await this.sql`select 1`;
     await this.startListener();
+    this.freeSlots = this.cfg.concurrency;
     this.loops.push(this.claimer());
-    for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.runner());
     this.timers.push(setInterval(() => this.wake(), this.cfg.pollIntervalMs));
     this.timers.push(setInterval(() => void this.checkListener(), Math.max(250, this.cfg.pollIntervalMs)));
     this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
@@ -122,11 +125,17 @@ export class Worker {
     return new Promise((resolve) => this.wakers.add(resolve));
   }
 
-  // One claimer fills a small local queue of tenant groups; `concurrency`
-  // runners drain it, each group one transaction. A single claimer means
-  // concurrent claims never collide on the head of the runnable index (with
-  // several claiming loops, each had to skip the others' locked rows, and
-  // throughput swung wildly from run to run).
+  // One claimer fills a small local queue of tenant groups; up to
+  // `concurrency` of them run at once, each group one transaction. A single
+  // claimer means concurrent claims never collide on the head of the runnable
+  // index (with several claiming loops, each had to skip the others' locked
+  // rows, and throughput swung wildly from run to run).
+  //
+  // When every runner is idle the claim itself runs what it finds, if it is
+  // at most inlineRunMax jobs, in the claim's transaction
+  // (claim_and_run_jobs): one round trip from a job's arrival to its handler
+  // instead of two. Such a claim holds a runner slot while it runs; the
+  // claimer does not wait for it when a new wake-up arrives meanwhile.
   private async claimer(): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
@@ -135,55 +144,101 @@ export class Worker {
         continue;
       }
       const generation = this.wakeGeneration;
-      let claimed: ClaimedJob[];
-      try {
-        claimed = await claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, this.cfg.batchSize, this.cfg.leaseSeconds);
-        failures = 0;
-      } catch (err) {
+      let claimed: number | null;
+      if (this.cfg.inlineRunMax > 0 && this.freeSlots === this.cfg.concurrency && this.ready.length === 0) {
+        this.freeSlots--;
+        const inline = this.claim(true);
+        this.track(inline.finally(() => this.freeSlot()));
+        const first = await Promise.race([inline, this.waitForWake(generation).then(() => 'woken' as const)]);
+        if (first === 'woken') continue;
+        claimed = first;
+      } else {
+        claimed = await this.claim(false);
+      }
+      if (claimed === null) {
         failures++;
-        this.log.error({ err: String(err) }, 'claim failed');
         await sleep(Math.min(5000, 100 * 2 ** failures));
         continue;
       }
-      if (claimed.length === 0) {
-        await this.waitForWake(generation);
-        continue;
-      }
-      this.lastClaimAt = new Date();
-      for (const j of claimed) this.inFlight.set(j.id, j);
-      if (this.stopping) {
-        // Claimed while we were asked to stop: give them straight back.
-        await this.release(claimed);
-        break;
-      }
-      // Group by tenant; split big groups so every runner has work.
-      const chunk = Math.max(1, Math.ceil(claimed.length / this.cfg.concurrency));
-      const groups = new Map<string | null, ClaimedJob[]>();
-      for (const j of claimed) {
-        const g = groups.get(j.tenant_id);
-        if (g) g.push(j);
-        else groups.set(j.tenant_id, [j]);
-      }
-      for (const jobs of groups.values()) {
-        for (let i = 0; i < jobs.length; i += chunk) this.ready.push(jobs.slice(i, i + chunk));
-      }
-      this.queuedJobs += claimed.length;
-      for (const w of this.runnerWakers.splice(0)) w();
+      failures = 0;
+      if (claimed === 0) await this.waitForWake(generation);
     }
   }
 
-  private async runner(): Promise<void> {
-    while (!this.stopping) {
-      const jobs = this.ready.shift();
-      if (!jobs) {
-        await new Promise<void>((resolve) => this.runnerWakers.push(resolve));
-        continue;
+  /**
+   * One claim of a full batch (claims are made while fewer than a batch of
+   * jobs wait locally; smaller claims would split into ever smaller run
+   * transactions). Inline: jobs the claim ran itself are reported, the rest
+   * queued for the runners. Returns how many jobs were claimed, or null when
+   * the claim failed (logged).
+   */
+  private async claim(inline: boolean): Promise<number | null> {
+    const limit = this.cfg.batchSize;
+    let claimed: ClaimedJob[];
+    try {
+      if (inline) {
+        const rows = await claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax);
+        claimed = [];
+        for (const r of rows) {
+          if (r.outcome === null) claimed.push(r);
+          else this.report(r, { ...r, job_id: r.id, attempt: r.attempts, outcome: r.outcome, ms: r.ms ?? '0' });
+        }
+        if (rows.length > 0) this.lastClaimAt = new Date();
+        if (claimed.length === 0) return rows.length;
+      } else {
+        claimed = await claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds);
+        if (claimed.length === 0) return 0;
+        this.lastClaimAt = new Date();
       }
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'claim failed');
+      return null;
+    }
+    for (const j of claimed) this.inFlight.set(j.id, j);
+    if (this.stopping) {
+      // Claimed while we were asked to stop: give them straight back.
+      await this.release(claimed);
+      return claimed.length;
+    }
+    // Group by tenant; split big groups so every runner has work.
+    const chunk = Math.max(1, Math.ceil(claimed.length / this.cfg.concurrency));
+    const groups = new Map<string | null, ClaimedJob[]>();
+    for (const j of claimed) {
+      const g = groups.get(j.tenant_id);
+      if (g) g.push(j);
+      else groups.set(j.tenant_id, [j]);
+    }
+    for (const jobs of groups.values()) {
+      for (let i = 0; i < jobs.length; i += chunk) this.ready.push(jobs.slice(i, i + chunk));
+    }
+    this.queuedJobs += claimed.length;
+    this.dispatch();
+    return claimed.length;
+  }
+
+  /** Start ready groups while runner slots are free. */
+  private dispatch(): void {
+    while (!this.stopping && this.freeSlots > 0 && this.ready.length > 0) {
+      const jobs = this.ready.shift()!;
       this.queuedJobs -= jobs.length;
+      this.freeSlots--;
+      this.track(this.runGroup(jobs).finally(() => this.freeSlot()));
+    }
+    if (this.queuedJobs < this.cfg.batchSize) {
       this.spaceWaiter?.();
       this.spaceWaiter = undefined;
-      await this.runGroup(jobs);
     }
+  }
+
+  private freeSlot(): void {
+    this.freeSlots++;
+    this.dispatch();
+  }
+
+  private track(work: Promise<unknown>): void {
+    const p = work.then(() => {}, () => {});
+    this.active.add(p);
+    void p.then(() => this.active.delete(p));
   }
 
   /** One tenant's jobs: one transaction, each job in its own savepoint. */
@@ -294,12 +349,16 @@ export class Worker {
     this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.inFlight.size }, 'stopping: finishing in-flight work');
     for (const t of this.timers) clearInterval(t);
     this.wake();
-    for (const w of this.runnerWakers.splice(0)) w();
     this.spaceWaiter?.();
     for (const resolve of this.pingWaiters.values()) resolve(false);
     let timer: NodeJS.Timeout | undefined;
+    const finished = async () => {
+      await Promise.all(this.loops);
+      while (this.active.size > 0) await Promise.all([...this.active]);
+      return true;
+    };
     const drained = await Promise.race([
-      Promise.all(this.loops).then(() => true),
+      finished(),
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.cfg.shutdownTimeoutMs))),
     ]);
     clearTimeout(timer);

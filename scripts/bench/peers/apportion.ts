@@ -52,7 +52,7 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
   return {
     key: 'apportion',
     label: 'apportion',
-    settings: `orchestrator Worker in-process: one claimer (${BATCH} jobs per claim transaction, lease 15 s) feeding ${CONCURRENCY} runners, one run transaction per tenant group, each job in a savepoint, completion in the same transaction as the work; LISTEN/NOTIFY + 2 s backstop poll`,
+    settings: `orchestrator Worker in-process: one claimer (${BATCH} jobs per claim transaction, lease 15 s) feeding ${CONCURRENCY} runners, one run transaction per tenant group, each job in a savepoint, completion in the same transaction as the work; a claim made while both runners are idle runs a lone job in its own transaction (APPORTION_INLINE_RUN_MAX 1, the default); LISTEN/NOTIFY + 2 s backstop poll`,
     workloads: { noop: true, latency: true, tenant: true },
     async setup() {},
     async startWorker(): Promise<RunningWorker> {
