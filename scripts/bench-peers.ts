@@ -27,7 +27,7 @@ import { loginRoleUrl } from './lib/roles.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { registerBenchTask } from './bench/peers/apportion.js';
 import { renderChart, type ChartRow } from './bench/peers/chart.js';
-import { percentile, pgbench, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
+import { bareTableBound, percentile, sleep, stat, tenantJobs, until, wallMs, type Stat } from './bench/peers/common.js';
 import type { QueueSystem } from './bench/peers/system.js';
 import { machine, machineMarkdown, writeDocSection, type Machine } from './bench/report.js';
 import { makeSystem, SYSTEM_KEYS, type BenchUrls } from './bench/peers/systems.js';
@@ -189,18 +189,6 @@ async function tenantRun(admin: postgres.Sql, s: QueueSystem, run: string): Prom
   return [TENANT_JOBS / ((t2 - t1) / 1000), await rowCheck(admin, run, TENANT_JOBS)];
 }
 
-function rawBound(admin: postgres.Sql, url: string): Promise<number | null> {
-  return (async () => {
-    const perClient = Math.ceil(N / 100 / PGBENCH_CLIENTS);
-    const total = perClient * 100 * PGBENCH_CLIENTS;
-    await admin`truncate bench_peers.raw`;
-    await admin`insert into bench_peers.raw (payload) select '{}' from generate_series(1, ${total})`;
-    await admin`vacuum analyze bench_peers.raw`;
-    const secs = pgbench(url, `with c as (select id from bench_peers.raw order by id limit 100 for update skip locked)
-delete from bench_peers.raw r using c where r.id = c.id;\n`, PGBENCH_CLIENTS, perClient);
-    return secs === null ? null : total / secs;
-  })();
-}
 
 async function killTest(admin: postgres.Sql, s: QueueSystem, urls: BenchUrls, log: (l: string) => void): Promise<KillResult> {
   const run = `kill-${s.key}`;
@@ -410,7 +398,7 @@ try {
       runs.get(s.key)!.drain.push(drain);
       log(`round ${round} (a) ${s.label}: enqueue ${r0(enq)}/s, drain ${r0(drain)}/s`);
     }
-    const rb = await rawBound(admin, target.url);
+    const rb = await bareTableBound(admin, target.url, 'bench_peers.raw', N, PGBENCH_CLIENTS);
     if (rb !== null) raw.push(rb);
     log(`round ${round} raw SQL bound: ${rb === null ? 'no pgbench' : r0(rb) + '/s'}`);
     for (const s of systems.filter((x) => x.workloads.latency)) {

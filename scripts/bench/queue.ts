@@ -17,7 +17,7 @@
 //   5. burn-down again after a million jobs have passed through the queue.
 import postgres from 'postgres';
 import { loginRoleUrl } from '../lib/roles.js';
-import { pgbench } from './peers/common.js';
+import { bareTableBound, pgbench } from './peers/common.js';
 import { loadConfig } from '../../orchestrator/config.js';
 import { createLogger } from '../../orchestrator/log.js';
 import { Worker } from '../../orchestrator/worker.js';
@@ -128,19 +128,6 @@ select count(*) from apportion.run_tenant_jobs('pgbench-' || :client_id, null, :
   return secs === null ? null : total / secs;
 }
 
-/** For scale: a bare table, claim 100 with SKIP LOCKED and delete them. */
-async function bareTableBound(admin: postgres.Sql, url: string, n: number, clients: number): Promise<number | null> {
-  const perClient = Math.ceil(n / 100 / clients);
-  const total = perClient * 100 * clients;
-  await admin`truncate public.apportion_bench_raw`;
-  await admin`insert into public.apportion_bench_raw (payload) select '{}' from generate_series(1, ${total})`;
-  await admin`vacuum analyze public.apportion_bench_raw`;
-  const secs = pgbench(url, `with c as (select id from public.apportion_bench_raw order by id limit 100 for update skip locked)
-delete from public.apportion_bench_raw r using c where r.id = c.id;
-`, clients, perClient);
-  return secs === null ? null : total / secs;
-}
-
 export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Promise<QueueBenchResult> {
   const shrink = opts.shrink ?? 1;
   const log = opts.log ?? (() => {});
@@ -176,7 +163,7 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
       if (bound !== null) boundRates.push(bound);
       const atBatch = await statementBound(admin, workerUrl, N, BATCH, PGBENCH_CLIENTS);
       if (atBatch !== null) boundAtBatchRates.push(atBatch);
-      const bare = await bareTableBound(admin, url, N, PGBENCH_CLIENTS);
+      const bare = await bareTableBound(admin, url, 'public.apportion_bench_raw', N, PGBENCH_CLIENTS);
       if (bare !== null) bareRates.push(bare);
       const rate = (x: number | null) => (x === null ? 'n/a (no pgbench)' : `${r0(x)}/s`);
       log(`  round ${round}: enqueue ${r0(N / enq)}/s, drain ${r0(N / dr)}/s; raw SQL bound (apportion's statements, 100 per claim) ${rate(bound)}, at ${BATCH} per claim ${rate(atBatch)}; bare table ${rate(bare)}`);

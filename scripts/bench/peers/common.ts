@@ -1,6 +1,7 @@
 // Shared by the peer benchmark (scripts/bench-peers.ts) and its child
 // processes: statistics, the wall clock, login roles, the tenant table.
 import { spawnSync } from 'node:child_process';
+import type postgres from 'postgres';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,4 +87,23 @@ export async function until(done: () => Promise<boolean> | boolean, timeoutMs: n
     await sleep(everyMs);
   }
   return done();
+}
+
+/**
+ * The bare-table bound: pgbench claiming 100 rows with SKIP LOCKED and
+ * deleting them, one statement per transaction, on `table` (id bigserial
+ * primary key, payload jsonb), refilled with about n rows first. A queue with
+ * no lease, no attempt log and no history. Returns rows/s, or null without
+ * pgbench.
+ */
+export async function bareTableBound(admin: postgres.Sql, url: string, table: string, n: number, clients: number): Promise<number | null> {
+  const perClient = Math.ceil(n / 100 / clients);
+  const total = perClient * 100 * clients;
+  await admin`truncate ${admin(table)}`;
+  await admin`insert into ${admin(table)} (payload) select '{}' from generate_series(1, ${total})`;
+  await admin`vacuum analyze ${admin(table)}`;
+  const secs = pgbench(url, `with c as (select id from ${table} order by id limit 100 for update skip locked)
+delete from ${table} r using c where r.id = c.id;
+`, clients, perClient);
+  return secs === null ? null : total / secs;
 }
