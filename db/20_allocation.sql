@@ -244,6 +244,11 @@ $$;
 -- and delete rows of channels that dropped out. A rerun on unchanged inputs
 -- writes nothing: computed_at and correlation_id name the run that last
 -- changed a row.
+-- When none of these events has rows for this model yet (new events, a new
+-- model: the common case) the rows go in by a plain insert, which skips the
+-- upsert's speculative insertion per row (measured ~8% of storing) and the
+-- stale-row search. Rows that appear meanwhile (a concurrent run on the same
+-- events) raise unique_violation, and the call takes the upsert path.
 create or replace function apportion.store_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -257,7 +262,48 @@ as $$
 declare
   v_tenant uuid := apportion.require_tenant();
   v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+  v_stored boolean;
+  v_events bigint;
+  v_rows bigint;
 begin
+  if p_event_ids is not null then
+    select exists (select from apportion.attribution_allocations a
+                    where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
+                      and a.model_version = p_model_version)
+      into v_stored;
+  else
+    select exists (select from apportion.attribution_events e
+                     join apportion.attribution_allocations a
+                       on a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = p_model_version
+                    where e.tenant_id = v_tenant
+                      and e.occurred_at >= p_window_start and e.occurred_at < p_window_end)
+      into v_stored;
+  end if;
+
+  if not v_stored then
+    begin
+      with computed as materialized (
+        select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
+      ),
+      inserted as (
+        insert into apportion.attribution_allocations
+          (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
+           touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
+        select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
+               c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+          from computed c
+        returning 1
+      )
+      select (select count(*) from (select distinct c.event_id from computed c) d),
+             (select count(*) from inserted)
+        into v_events, v_rows;
+      return query select v_events, v_rows;
+      return;
+    exception when unique_violation then
+      -- Another run stored some of these events first: upsert below.
+    end;
+  end if;
+
   return query
   with computed as materialized (
     select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
