@@ -385,9 +385,7 @@ declare
   v_ok_started timestamptz[] := '{}'::timestamptz[];
   v_ok_finished timestamptz[] := '{}'::timestamptz[];
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
-  v_job_tenant_is_null boolean;
-  v_correlation uuid;
-  v_correlation_unset boolean := true;
+  v_want text;
 begin
   for v_job in
     select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts
@@ -398,16 +396,17 @@ begin
   loop
     -- The tenant stays the caller's (RLS showed only its jobs and system
     -- jobs); system jobs run with no tenant.
-    -- (Set only when they change: two set_config calls per job were a
-    -- third of a no-op job's run.)
-    if (v_job.tenant_id is null) is distinct from v_job_tenant_is_null then
-      v_job_tenant_is_null := v_job.tenant_id is null;
-      perform set_config('app.tenant_id', case when v_job_tenant_is_null then '' else v_tenant end, true);
+    -- (Set only when they differ from what is set now: two set_config calls
+    -- per job were a third of a no-op job's run. Compared with the live
+    -- settings, not with the previous job's, so a handler that changed them
+    -- cannot hand its values on to the next job.)
+    v_want := case when v_job.tenant_id is null then '' else v_tenant end;
+    if current_setting('app.tenant_id', true) is distinct from v_want then
+      perform set_config('app.tenant_id', v_want, true);
     end if;
-    if v_job.correlation_id is distinct from v_correlation or v_correlation_unset then
-      v_correlation := v_job.correlation_id;
-      v_correlation_unset := false;
-      perform set_config('app.correlation_id', coalesce(v_correlation::text, ''), true);
+    v_want := coalesce(v_job.correlation_id::text, '');
+    if current_setting('app.correlation_id', true) is distinct from v_want then
+      perform set_config('app.correlation_id', v_want, true);
     end if;
     v_started := clock_timestamp();
     begin
@@ -481,6 +480,8 @@ begin
          attempt_log = j.attempt_log
                        || apportion.attempt_entry(j.attempts, p_worker_id, r.started_at, r.finished_at, 'succeeded')
     from unnest(p_ids, p_results, p_started, p_finished) as r (id, result, started_at, finished_at)
+   -- (id = any (p_ids) too: an index condition on the jobs side, so a small
+   -- batch probes its rows instead of the hash join scanning jobs_live.)
    where j.id = r.id and j.id = any (p_ids) and j.state = 'running'
   returning j.id, 'succeeded'::text, j.attempts, round(extract(epoch from r.finished_at - r.started_at) * 1000, 3),
             null::text, null::text;

@@ -253,12 +253,13 @@ export class Worker {
       for (const j of jobs) {
         this.log.error({ ...jobFields({ ...j, job_id: j.id }), err: String(err) }, 'job batch transaction failed; releasing');
       }
-      await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => {});
+      await this.release(jobs);
     } finally {
       for (const j of jobs) this.inFlight.delete(j.id);
     }
   }
 
+  /** Give claimed jobs back to the queue (best effort: else their lease expires). */
   private async release(jobs: ClaimedJob[]): Promise<number> {
     const n = await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => 0);
     for (const j of jobs) this.inFlight.delete(j.id);
@@ -369,9 +370,9 @@ export class Worker {
       this.log.info({ worker_id: this.cfg.workerId, released }, 'released claimed jobs that were not started');
     }
     if (!drained) {
-      const ids = [...this.inFlight.keys()];
-      const released = await releaseJobs(this.sql, this.cfg.workerId, ids).catch(() => 0);
-      this.log.warn({ worker_id: this.cfg.workerId, in_flight: ids.length, released }, 'shutdown timeout: released unstarted jobs; the rest return when their lease expires');
+      const inFlight = [...this.inFlight.values()];
+      const released = await this.release(inFlight);
+      this.log.warn({ worker_id: this.cfg.workerId, in_flight: inFlight.length, released }, 'shutdown timeout: released unstarted jobs; the rest return when their lease expires');
     }
     await this.listenSql?.end({ timeout: 1 }).catch(() => {});
     await this.sql.end({ timeout: drained ? 5 : 0 }).catch(() => {});

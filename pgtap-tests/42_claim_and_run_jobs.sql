@@ -7,7 +7,7 @@
 -- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
-select plan(18);
+select plan(20);
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
@@ -25,10 +25,16 @@ begin
   raise exception 'try again later' using errcode = '40P01';
 end
 $$;
-grant execute on function t42.whoami(jsonb), t42.flaky(jsonb) to apportion_worker;
+-- And one that changes the tenant and correlation settings and succeeds.
+create function t42.tamper(p_payload jsonb) returns jsonb language sql as $$
+  select jsonb_build_object('tenant', set_config('app.tenant_id', 'bbbbbbbb-0000-4000-8000-00000000000b', true),
+                            'correlation', set_config('app.correlation_id', 'eeeeeeee-0000-4000-8000-00000000000e', true))
+$$;
+grant execute on function t42.whoami(jsonb), t42.flaky(jsonb), t42.tamper(jsonb) to apportion_worker;
 insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description) values
   ('housekeeping', 't42_whoami', 't42.whoami', 'any', 3, 'test only'),
-  ('housekeeping', 't42_flaky', 't42.flaky', 'any', 3, 'test only');
+  ('housekeeping', 't42_flaky', 't42.flaky', 'any', 3, 'test only'),
+  ('housekeeping', 't42_tamper', 't42.tamper', 'any', 3, 'test only');
 
 -- One job of tenant A: claimed and run in one call. ------------------------------
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
@@ -108,6 +114,24 @@ select results_eq(
 reset role;
 select results_eq(format($$select state, attempts, attempt_log->0->>'outcome' from apportion.jobs where id = %s$$, :f1),
   $$values ('queued', 1, 'retry')$$, 'the job is queued again with the attempt logged');
+
+-- A handler that changes the settings cannot hand them on: the next job of
+-- the same batch runs under its own tenant and correlation id again.
+delete from apportion.jobs;
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select apportion.enqueue('housekeeping', 't42_tamper', '{}', 'cccccccc-0000-4000-8000-00000000000c', null, -1) as t1 \gset
+select apportion.enqueue('housekeeping', 't42_whoami', '{}', 'cccccccc-0000-4000-8000-00000000000c') as t2 \gset
+reset role;
+set local role apportion_worker;
+select set_config('app.tenant_id', '', true);
+select results_eq(
+  $$select outcome from apportion.claim_and_run_jobs('w6', array['housekeeping'], 10, 60, 10) order by id$$,
+  $$values ('succeeded'::text), ('succeeded')$$, 'tamper, then whoami, both run in one batch');
+reset role;
+select results_eq(format($$select result from apportion.jobs where id = %s$$, :t2),
+  $$values ('{"role": "apportion_worker", "tenant": "aaaaaaaa-0000-4000-8000-00000000000a", "correlation": "cccccccc-0000-4000-8000-00000000000c"}'::jsonb)$$,
+  'the job after the tampering handler still ran under tenant A and its own correlation id');
 
 -- Bad input, and who may call it. ---------------------------------------------------
 set local role apportion_worker;

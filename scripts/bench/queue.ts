@@ -17,17 +17,10 @@
 //   5. burn-down again after a million jobs have passed through the queue.
 import postgres from 'postgres';
 import { loginRoleUrl } from '../lib/roles.js';
-import { bareTableBound, pgbench } from './peers/common.js';
+import { bareTableBound, percentile, pgbench, sleep, stat, type Stat } from './peers/common.js';
 import { loadConfig } from '../../orchestrator/config.js';
 import { createLogger } from '../../orchestrator/log.js';
 import { Worker } from '../../orchestrator/worker.js';
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  runs: number[];
-}
 
 export interface QueueBenchResult {
   setup: { jobs: number; rounds: number; concurrency: number; batchSize: number; historyJobs: number; pgbenchClients: number };
@@ -57,20 +50,10 @@ const r0 = (x: number) => Math.round(x).toLocaleString('en-US');
 const fmt = (s: Stat) => `${r0(s.median)} (${r0(s.min)}..${r0(s.max)})`;
 // The orchestrator settings every queue benchmark uses (bench:peers too):
 // two runners (one per core) fed by the claimer, 1000 jobs per claim.
-// Measured here: 49-53k no-op jobs/s at 2 runners, more variable at 3-4.
+// Measured here (drains of 50,000 no-ops): batches of 2,000 or 3 runners were
+// no better than 1,000 and 2, only noisier.
 export const CONCURRENCY = 2;
 export const BATCH = 1000;
-
-function stat(runs: number[]): Stat {
-  const s = [...runs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, runs };
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The orchestrator as every queue benchmark runs it (bench:peers too). */
 export function startWorker(url: string, env: Record<string, string> = {}): Worker {
