@@ -2,7 +2,7 @@
 -- Table-level privileges per role and table; column-level grants where the
 -- queue uses them; schema and function privileges.
 begin;
-select plan(95);
+select plan(99);
 
 -- apportion_ingest: writes ingest rows (append-only), switches models on and
 -- off for its tenant, enqueues, reads its allocations and failures.
@@ -143,6 +143,12 @@ select function_privs_are('apportion', 'recompute_window', array['timestamp with
 select function_privs_are('apportion', 'recompute_window', array['timestamp with time zone', 'timestamp with time zone', 'text'], 'apportion_ingest', array[]::name[], 'ingest cannot execute recompute_window');
 select function_privs_are('apportion', 'recompute_window', array['timestamp with time zone', 'timestamp with time zone', 'text'], 'apportion_reader', array[]::name[], 'reader cannot execute recompute_window');
 select function_privs_are('apportion', 'recompute_window', array['timestamp with time zone', 'timestamp with time zone', 'text'], 'public', array[]::name[], 'PUBLIC cannot execute recompute_window');
+-- The engine's query: the worker (through compute_allocations, or directly;
+-- row level security still decides what it sees: pgTAP 26).
+select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'apportion_worker', array['EXECUTE'], 'worker executes allocation_rows');
+select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'apportion_ingest', array[]::name[], 'ingest cannot execute allocation_rows');
+select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'apportion_reader', array[]::name[], 'reader cannot execute allocation_rows');
+select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'public', array[]::name[], 'PUBLIC cannot execute allocation_rows');
 
 select * from finish();
 rollback;
