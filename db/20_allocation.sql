@@ -3,8 +3,9 @@
 -- Exact integer cents (attribution.md): every channel c of an event gets a
 -- weight numerator W_c (an exact decimal) over the event's denominator
 -- D = sum(W_c). Its exact share is revenue * W_c / D; it first gets
--- floor(revenue * W_c / D), computed with exact numeric div()/mod(), and the
--- cents left over go one each to the largest remainders mod(revenue * W_c, D),
+-- floor(revenue * W_c / D), computed with exact numeric div(), and the
+-- cents left over go one each to the largest remainders
+-- revenue * W_c - floor * D (that is, mod(revenue * W_c, D)),
 -- ties broken by md5(event_id || ':' || channel) ascending, compared
 -- bytewise (collation "C") (largest remainder / Hamilton method). No float
 -- anywhere, nothing depends on row order, and the parts always sum to the
@@ -35,10 +36,15 @@
 -- (which resolves the tenant and the model's params). The events are those
 -- named in p_event_ids, or when it is null, those with occurred_at in
 -- [p_window_start, p_window_end). A plain SQL function without SET clauses,
--- so the planner inlines it into its caller's statement: a call that passes
--- null for one way of naming events has that branch folded away at plan
--- time, even in a generic plan, so the plan for a few named events is made
--- for a few events and not also for a window of unknown size.
+-- so the planner inlines it into its caller's statement (pgTAP 26 checks
+-- that it does): a call that passes null for one way of naming events has
+-- that branch reduced at plan time, even in a generic plan, to a one-time
+-- filter that never runs, estimated at one row, so the plan for a few named
+-- events is made for a few events and not also for a window of unknown
+-- size. Row level security decides which events and touches it sees, as
+-- for any query of the caller's; p_tenant only narrows the scans. Without
+-- a SET clause it also has no pinned search_path: its body is parsed under
+-- the caller's, so it is run from compute_allocations, which pins one.
 -- The lookback window is computed on the UTC wall clock, so '30 days' is
 -- always 720 hours whatever the session's time zone.
 create or replace function apportion.allocation_rows(
@@ -73,8 +79,9 @@ as $$
     -- order instead of jumping about it: measured 100,000 events' compute
     -- 0.72 -> 0.53 s, and a cost per event that no longer grows with the
     -- size of the window (cache misses). The weighted kinds join all touches
-    -- at once and sort their own way, so for them the sort key is a constant
-    -- and the planner drops the sort.
+    -- at once and sort their own way: for them, when the kind is known at
+    -- plan time (windows), the sort key is a constant and the planner drops
+    -- the sort.
     select u.* from (
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from,
              e.revenue_cents, e.currency
@@ -145,14 +152,16 @@ as $$
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as not materialized (
-    -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly.
-    -- (offset 0 keeps this a subquery of its own: otherwise the planner
+    -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly;
+    -- capped at 61 (every weight from there on is 0) so that a touch millions
+    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a subquery of its own: otherwise the planner
     -- pastes the numeric division into each of the four decay_factors joins
     -- that read x12, and time_decay ran ~1 s slower per 100,000 events.)
     select touch.*,
            case when p_kind = 'time_decay' then
-             div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
-                 2 * p_half_life_seconds)::bigint
+             least(div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
+                       2 * p_half_life_seconds),
+                   61000000000000)::bigint
            end as x12
       from touch
     offset 0
@@ -249,9 +258,10 @@ $$;
 -- Named events (allocate_event) go through a static statement, whose plan
 -- PL/pgSQL caches (allocate_event asks for the generic one). A window goes
 -- through EXECUTE, so it is planned afresh for its model and its size on
--- every call: a cached statement switches to its generic plan after five
--- calls in a session, and for a window that plan (made for an unknown
--- kind and a guessed few hundred events) ran 100,000 events ~8% slower.
+-- every call: after five calls in a session a cached statement may switch
+-- to its generic plan (it did here, its estimate being the cheaper), and for
+-- a window that plan (made for an unknown kind and a guessed few hundred
+-- events) ran 100,000 events ~8% slower.
 create or replace function apportion.compute_allocations(
   p_model_version text,
   p_event_ids uuid[],

@@ -10,7 +10,7 @@
 -- clock would start at 2025-03-07 13:00 UTC, an hour after the UTC clock's
 -- 12:00, and would lose the touch at 12:30.
 begin;
-select plan(12);
+select plan(14);
 
 \o /dev/null
 select apportion.create_tenant('A', 'aaaaaaaa-0000-4000-8000-0000000000a6');
@@ -19,6 +19,7 @@ select apportion.register_model('t26-linear', 'linear', '{"lookback": "3 days"}'
 select apportion.register_model('t26-decay', 'time_decay', '{"lookback": "3 days", "half_life": "1 day"}');
 select apportion.register_model('t26-first', 'first_touch', '{"lookback": "3 days"}');
 select apportion.register_model('t26-split', 'fixed_split', '{"channels": ["email", "display"], "weights": [0.7, 0.3]}');
+select apportion.register_model('t26-decay-tiny', 'time_decay', '{"lookback": "1 year", "half_life": "1 second"}');
 
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000a6', true);
 insert into apportion.touchpoints (customer_id, channel, occurred_at) values
@@ -29,6 +30,11 @@ insert into apportion.touchpoints (customer_id, channel, occurred_at) values
 insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
 select ('aaaaaaaa-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'c1', '2025-03-10T12:00Z', 1000 + i, 'USD'
   from generate_series(1, 8) i;
+-- A touch 200 days (17,280,000 one-second half-lives) before the newest.
+insert into apportion.touchpoints (customer_id, channel, occurred_at) values
+  ('c9', 'referral', '2024-09-22T12:00Z'), ('c9', 'email', '2025-04-10T11:59Z');
+insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
+values ('aaaaaaaa-0000-4000-8000-0000000000c9', 'c9', '2025-04-10T12:00Z', 777, 'USD');
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000b6', true);
 insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('c1', 'paid_social', '2025-03-10T10:00Z');
 insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
@@ -39,6 +45,7 @@ select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000a6', true)
 set local role apportion_worker;
 
 -- Time zone -------------------------------------------------------------------
+set local timezone = 'UTC';
 create temp table t26_utc as
   select m, c.* from unnest(array['t26-linear', 't26-decay', 't26-first', 't26-split']) m,
        lateral apportion.compute_allocations(m, null, '2025-03-10T00:00Z', '2025-03-11T00:00Z') c;
@@ -123,6 +130,29 @@ select is_empty(
 select throws_ok(
   $$select * from apportion.compute_allocations('t26-linear', null, '2025-03-01', '2025-04-01')$$,
   '42501', null, 'and compute_allocations refuses to run without a tenant');
+
+-- Inlined, not called -----------------------------------------------------------------
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000a6', true) \g /dev/null
+create function pg_temp.t26_plan(q text) returns setof text language plpgsql as $$
+begin
+  return query execute 'explain (costs off) ' || q;
+end
+$$;
+select ok(
+  exists (select from pg_temp.t26_plan($$select * from apportion.allocation_rows('aaaaaaaa-0000-4000-8000-0000000000a6',
+            'linear', '30 days', 'direct', null, null, null, null, null, '{}', null, '2025-03-10', '2025-03-11')$$) p
+           where p ~ 'touchpoints')
+  and not exists (select from pg_temp.t26_plan($$select * from apportion.allocation_rows('aaaaaaaa-0000-4000-8000-0000000000a6',
+            'linear', '30 days', 'direct', null, null, null, null, null, '{}', null, '2025-03-10', '2025-03-11')$$) p
+           where p ~ 'Function Scan'),
+  'allocation_rows is inlined into the statement that calls it: its plan scans touchpoints, with no function scan');
+
+-- A touch millions of half-lives old ---------------------------------------------------
+select results_eq(
+  $$select channel, allocated_revenue_cents, allocation_ratio
+      from apportion.allocate_event('aaaaaaaa-0000-4000-8000-0000000000c9', 't26-decay-tiny')$$,
+  $$values ('email', 777::bigint, 1.000000::numeric)$$,
+  'time_decay with a touch 17,280,000 half-lives older than the newest: weight 0, no overflow, all to the newest');
 
 reset role;
 select * from finish();
