@@ -1,9 +1,11 @@
--- Tenant context and tenants.
+-- Tenant context, tenants, their channel taxonomy and the ingest tables'
+-- policies and grants.
 --
 -- app.tenant_id is set transaction-locally by callers:
 --   select set_config('app.tenant_id', '<tenant uuid>', true);
 -- Reads are fail-closed: unset or '' means no tenant, and policies then match
--- no row.
+-- no row. Every policy reads the tenant through apportion.current_tenant_id(),
+-- a SQL function the planner inlines, so it costs what the bare expression did.
 
 -- The current tenant, or null when none is set.
 create or replace function apportion.current_tenant_id()
@@ -12,6 +14,7 @@ language sql stable parallel safe
 as $$
   select nullif(current_setting('app.tenant_id', true), '')::uuid
 $$;
+grant execute on function apportion.current_tenant_id() to apportion_ingest, apportion_worker, apportion_reader;
 
 -- The current tenant; raises 42501 when none is set (for writes).
 create or replace function apportion.require_tenant()
@@ -28,10 +31,11 @@ begin
   return v_tenant;
 end
 $$;
+grant execute on function apportion.require_tenant() to apportion_ingest, apportion_worker, apportion_reader;
 
 -- Ingest rows may only be written for the current tenant. Row level security
 -- would refuse them too; this trigger says why in words.
-create or replace function apportion.check_tenant_write()
+create or replace function apportion_internal.check_tenant_write()
 returns trigger
 language plpgsql
 as $$
@@ -57,16 +61,16 @@ $$;
 
 create or replace trigger touchpoints_check_tenant
   before insert or update on apportion.touchpoints
-  for each row execute function apportion.check_tenant_write();
+  for each row execute function apportion_internal.check_tenant_write();
 create or replace trigger attribution_events_check_tenant
   before insert or update on apportion.attribution_events
-  for each row execute function apportion.check_tenant_write();
+  for each row execute function apportion_internal.check_tenant_write();
 create or replace trigger channels_check_tenant
   before insert or update on apportion.channels
-  for each row execute function apportion.check_tenant_write();
+  for each row execute function apportion_internal.check_tenant_write();
 
 -- The channel taxonomy every new tenant starts with.
-create or replace function apportion.default_channels()
+create or replace function apportion_internal.default_channels()
 returns table (code text, name text, is_direct boolean)
 language sql immutable parallel safe
 as $$
@@ -96,13 +100,54 @@ begin
   end if;
   insert into apportion.tenants (id, name) values (p_id, p_name);
   insert into apportion.channels (tenant_id, code, name, is_direct)
-  select p_id, d.code, d.name, d.is_direct from apportion.default_channels() d;
+  select p_id, d.code, d.name, d.is_direct from apportion_internal.default_channels() d;
   return p_id;
 end
 $$;
 
-revoke all on function apportion.current_tenant_id(), apportion.require_tenant(),
-  apportion.check_tenant_write(), apportion.default_channels(), apportion.create_tenant(text, uuid) from public;
-grant execute on function apportion.current_tenant_id(), apportion.require_tenant(), apportion.default_channels()
-  to apportion_ingest, apportion_worker, apportion_reader;
-grant execute on function apportion.check_tenant_write() to apportion_ingest, apportion_worker;
+-- Tables -----------------------------------------------------------------------
+-- Every tenant table: ENABLE + FORCE row level security (in migrations), a
+-- tenant_isolation policy for the runtime roles and an owner_admin policy,
+-- since FORCE applies RLS to the owner too.
+
+alter table apportion.channels alter column tenant_id set default apportion.current_tenant_id();
+alter table apportion.touchpoints alter column tenant_id set default apportion.current_tenant_id();
+alter table apportion.attribution_events alter column tenant_id set default apportion.current_tenant_id();
+
+drop policy if exists tenant_isolation on apportion.tenants;
+create policy tenant_isolation on apportion.tenants
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.tenants;
+create policy owner_admin on apportion.tenants to apportion_owner using (true) with check (true);
+
+drop policy if exists tenant_isolation on apportion.channels;
+create policy tenant_isolation on apportion.channels
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (tenant_id = apportion.current_tenant_id())
+  with check (tenant_id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.channels;
+create policy owner_admin on apportion.channels to apportion_owner using (true) with check (true);
+
+drop policy if exists tenant_isolation on apportion.touchpoints;
+create policy tenant_isolation on apportion.touchpoints
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (tenant_id = apportion.current_tenant_id())
+  with check (tenant_id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.touchpoints;
+create policy owner_admin on apportion.touchpoints to apportion_owner using (true) with check (true);
+
+drop policy if exists tenant_isolation on apportion.attribution_events;
+create policy tenant_isolation on apportion.attribution_events
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (tenant_id = apportion.current_tenant_id())
+  with check (tenant_id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.attribution_events;
+create policy owner_admin on apportion.attribution_events to apportion_owner using (true) with check (true);
+
+grant select on apportion.tenants, apportion.channels to apportion_ingest, apportion_worker, apportion_reader;
+grant insert on apportion.channels to apportion_ingest;
+-- Ingest is append-only: no UPDATE or DELETE for anyone at runtime.
+grant select, insert on apportion.touchpoints, apportion.attribution_events to apportion_ingest;
+-- The worker reads ingest data and can never change it.
+grant select on apportion.touchpoints, apportion.attribution_events to apportion_worker;

@@ -36,6 +36,7 @@ begin
   return v_interval;
 end
 $$;
+grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_worker;
 
 -- Raise 22023 unless a jsonb value is a number in [0, 1].
 create or replace function apportion.param_share(p_params jsonb, p_key text, p_default numeric)
@@ -54,6 +55,7 @@ begin
   return (v::text)::numeric;
 end
 $$;
+grant execute on function apportion.param_share(jsonb, text, numeric) to apportion_worker;
 
 -- A model's params with defaults applied, validated. Raises 22023 naming
 -- the field and the rule on any invalid input.
@@ -156,6 +158,7 @@ begin
   return next;
 end
 $$;
+grant execute on function apportion.resolve_model_params(text, jsonb) to apportion_worker;
 
 -- Admin: register a model version. The same definition again is a no-op; a
 -- different definition under an existing version is an error.
@@ -178,7 +181,7 @@ begin
   -- Channels must be known: in the default taxonomy or some tenant's.
   select array_agg(c) into v_unknown
     from unnest(array[v_params.fallback_channel] || coalesce(v_params.split_channels, array[]::text[])) c
-   where not exists (select from apportion.default_channels() d where d.code = c)
+   where not exists (select from apportion_internal.default_channels() d where d.code = c)
      and not exists (select from apportion.channels ch where ch.code = c);
   if v_unknown is not null then
     raise exception 'register_model: unknown channel(s) %: not in the default taxonomy nor any tenant''s', array_to_string(v_unknown, ', ')
@@ -198,7 +201,7 @@ end
 $$;
 
 -- Model versions never change once registered.
-create or replace function apportion.forbid_model_change()
+create or replace function apportion_internal.forbid_model_change()
 returns trigger
 language plpgsql
 as $$
@@ -214,7 +217,7 @@ $$;
 
 create or replace trigger attribution_models_immutable
   before update on apportion.attribution_models
-  for each row execute function apportion.forbid_model_change();
+  for each row execute function apportion_internal.forbid_model_change();
 
 -- Raise 22023 unless the model version is registered.
 create or replace function apportion.require_model(p_model_version text)
@@ -232,6 +235,7 @@ begin
   return v_model;
 end
 $$;
+grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker;
 
 -- Current tenant: compute this model automatically for new events.
 create or replace function apportion.activate_model(p_model_version text)
@@ -247,6 +251,7 @@ begin
   on conflict do nothing;
 end
 $$;
+grant execute on function apportion.activate_model(text) to apportion_ingest;
 
 -- Current tenant: stop computing this model automatically.
 create or replace function apportion.deactivate_model(p_model_version text)
@@ -261,15 +266,20 @@ begin
    where tenant_id = v_tenant and model_version = p_model_version;
 end
 $$;
+grant execute on function apportion.deactivate_model(text) to apportion_ingest;
 
-revoke all on function
-  apportion.param_interval(jsonb, text, interval), apportion.param_share(jsonb, text, numeric),
-  apportion.resolve_model_params(text, jsonb), apportion.register_model(text, text, jsonb),
-  apportion.forbid_model_change(), apportion.require_model(text),
-  apportion.activate_model(text), apportion.deactivate_model(text)
-from public;
-grant execute on function
-  apportion.param_interval(jsonb, text, interval), apportion.param_share(jsonb, text, numeric),
-  apportion.resolve_model_params(text, jsonb), apportion.require_model(text)
-to apportion_ingest, apportion_worker, apportion_reader;
-grant execute on function apportion.activate_model(text), apportion.deactivate_model(text) to apportion_ingest;
+-- Tables -----------------------------------------------------------------------
+
+alter table apportion.tenant_models alter column tenant_id set default apportion.current_tenant_id();
+
+drop policy if exists tenant_isolation on apportion.tenant_models;
+create policy tenant_isolation on apportion.tenant_models
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (tenant_id = apportion.current_tenant_id())
+  with check (tenant_id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.tenant_models;
+create policy owner_admin on apportion.tenant_models to apportion_owner using (true) with check (true);
+
+-- Model versions are global definitions, not tenant data: no RLS.
+grant select on apportion.attribution_models, apportion.tenant_models to apportion_ingest, apportion_worker, apportion_reader;
+grant insert, delete on apportion.tenant_models to apportion_ingest;

@@ -247,6 +247,8 @@ as $$
          coalesce(cardinality(array_positions(sg.channels, sg.channels[sg.chosen_pos])), 0), sg.currency, sg.occurred_at
     from single sg;
 $$;
+grant execute on function apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz)
+  to apportion_worker;
 
 -- Allocations for a set of the current tenant's events, computed, not stored
 -- (see allocation_rows).
@@ -307,6 +309,7 @@ begin
   end if;
 end
 $$;
+grant execute on function apportion.compute_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker;
 
 -- Compute and store allocations for a set of events (see compute_allocations):
 -- upsert on the idempotency key, rewriting only rows whose values changed,
@@ -417,6 +420,7 @@ begin
     from (select count(*) from upserted) u, (select count(*) from stale) s;
 end
 $$;
+grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker;
 
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
@@ -447,6 +451,7 @@ begin
      order by a.channel;
 end
 $$;
+grant execute on function apportion.allocate_event(uuid, text) to apportion_worker;
 
 -- Allocate every event of the current tenant with occurred_at in the
 -- half-open window [p_window_start, p_window_end), set-based.
@@ -473,18 +478,21 @@ begin
   return query select * from apportion.store_allocations(p_model_version, null, p_window_start, p_window_end);
 end
 $$;
+grant execute on function apportion.recompute_window(timestamptz, timestamptz, text) to apportion_worker;
 
-revoke all on function
-  apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz),
-  apportion.compute_allocations(text, uuid[], timestamptz, timestamptz),
-  apportion.store_allocations(text, uuid[], timestamptz, timestamptz),
-  apportion.allocate_event(uuid, text),
-  apportion.recompute_window(timestamptz, timestamptz, text)
-from public;
-grant execute on function
-  apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz),
-  apportion.compute_allocations(text, uuid[], timestamptz, timestamptz),
-  apportion.store_allocations(text, uuid[], timestamptz, timestamptz),
-  apportion.allocate_event(uuid, text),
-  apportion.recompute_window(timestamptz, timestamptz, text)
-to apportion_worker;
+-- Tables -----------------------------------------------------------------------
+
+alter table apportion.attribution_allocations alter column tenant_id set default apportion.current_tenant_id();
+
+drop policy if exists tenant_isolation on apportion.attribution_allocations;
+create policy tenant_isolation on apportion.attribution_allocations
+  to apportion_ingest, apportion_worker, apportion_reader
+  using (tenant_id = apportion.current_tenant_id())
+  with check (tenant_id = apportion.current_tenant_id());
+drop policy if exists owner_admin on apportion.attribution_allocations;
+create policy owner_admin on apportion.attribution_allocations to apportion_owner using (true) with check (true);
+
+grant select on apportion.attribution_allocations to apportion_ingest, apportion_worker, apportion_reader;
+grant insert, update, delete on apportion.attribution_allocations to apportion_worker;
+-- Global constants of time_decay, not tenant data.
+grant select on apportion.decay_factors to apportion_worker;

@@ -50,6 +50,3 @@ create table apportion.db_sources (
 );
 
 reset role;
-
--- Down Migration
-drop schema apportion cascade;

@@ -92,8 +92,3 @@ grant select, insert on apportion.touchpoints, apportion.attribution_events to a
 grant select on apportion.touchpoints, apportion.attribution_events to apportion_worker;
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-drop table apportion.touchpoints, apportion.attribution_events, apportion.channels, apportion.tenants;
-reset role;

@@ -91,8 +91,3 @@ grant select on apportion.attribution_allocations to apportion_ingest, apportion
 grant insert, update, delete on apportion.attribution_allocations to apportion_worker;
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-drop table apportion.attribution_allocations, apportion.tenant_models, apportion.attribution_models, apportion.decay_factors;
-reset role;

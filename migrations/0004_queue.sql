@@ -160,10 +160,3 @@ grant insert on apportion.worker_failed_jobs to apportion_worker;
 grant update (status, replayed_job_id, settled_at) on apportion.worker_failed_jobs to apportion_worker;
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-drop table apportion.worker_failed_jobs, apportion.jobs, apportion.queue_tasks;
-drop type apportion.job_outcome;
-drop sequence apportion.jobs_id_seq;
-reset role;

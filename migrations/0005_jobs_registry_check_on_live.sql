@@ -14,10 +14,3 @@ alter table apportion.jobs_live add constraint jobs_task_registered
   foreign key (queue, task) references apportion.queue_tasks (queue, task);
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-alter table apportion.jobs_live drop constraint jobs_task_registered;
-alter table apportion.jobs add constraint jobs_task_registered
-  foreign key (queue, task) references apportion.queue_tasks (queue, task);
-reset role;

@@ -26,23 +26,3 @@ end
 $$;
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-do $$
-declare
-  t text;
-  v_scope_ok text;
-begin
-  foreach t in array array['jobs', 'jobs_live', 'jobs_done'] loop
-    v_scope_ok := format($s$exists (
-        select from apportion.queue_tasks q where q.queue = %1$I.queue and q.task = %1$I.task
-           and q.tenant_scope <> case when %1$I.tenant_id is null then 'tenant' else 'system' end)$s$, t);
-    execute format('drop policy task_scope on apportion.%I', t);
-    execute format($p$alter policy tenant_isolation on apportion.%I
-      with check (tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid and %s)$p$, t, v_scope_ok);
-    execute format('alter policy system_jobs on apportion.%I with check (tenant_id is null and %s)', t, v_scope_ok);
-  end loop;
-end
-$$;
-reset role;

@@ -15,10 +15,3 @@ create index attribution_allocations_daily_idx
   on apportion.attribution_allocations (tenant_id, model_version, ((event_occurred_at at time zone 'UTC')::date));
 
 reset role;
-
--- Down Migration
-set local role apportion_owner;
-drop index apportion.attribution_allocations_daily_idx;
-create index attribution_allocations_report_idx
-  on apportion.attribution_allocations (tenant_id, model_version, event_occurred_at);
-reset role;

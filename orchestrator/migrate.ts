@@ -8,6 +8,9 @@
 //   migrate waits for the first instead of failing.
 // - Re-running is a no-op: db/ is applied again only when a migration ran or
 //   a file's checksum changed; checksums live in apportion.db_sources.
+// - db/ is the whole definition of what it holds: privileges are granted
+//   afresh, and functions, views, triggers and policies it no longer defines
+//   are dropped (and named in the log).
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -64,7 +67,7 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
       log: () => {},
     });
     for (const m of ran) log(`migration ${m.name}`);
-    const sources = await applySources(client, ran.length > 0);
+    const sources = await applySources(client, ran.length > 0, log);
     for (const s of sources) log(`source db/${s}`);
     return { migrations: ran.map((m) => m.name), sources };
   } finally {
@@ -73,8 +76,73 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
   }
 }
 
-/** Apply db/*.sql as apportion_owner, in one transaction, when anything changed. */
-async function applySources(client: pg.Client, force: boolean): Promise<string[]> {
+// Runtime privileges start from nothing whenever db/ is applied: db/ grants
+// them again, so a grant removed from db/ is gone.
+const RUNTIME_ROLES = 'public, apportion_ingest, apportion_worker, apportion_reader';
+const RESET_PRIVILEGES = `
+  do $$
+  declare
+    o text;
+  begin
+    for o in
+      select format('schema %I', n.nspname) from pg_namespace n
+       where n.nspname in ('apportion', 'apportion_internal')
+      union all
+      select format('table %s', c.oid::regclass) from pg_class c
+       where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+         and c.relkind in ('r', 'p', 'v', 'm', 'f') and c.relowner = 'apportion_owner'::regrole
+      union all
+      select format('sequence %s', c.oid::regclass) from pg_class c
+       where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+         and c.relkind = 'S' and c.relowner = 'apportion_owner'::regrole
+      union all
+      select format('function %s', p.oid::regprocedure) from pg_proc p
+       where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+      union all
+      select format('type %s', t.oid::regtype) from pg_type t
+        left join pg_class c on c.oid = t.typrelid
+       where t.typnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+         and t.typtype in ('c', 'd', 'e', 'r', 'm') and t.typelem = 0 and (c.oid is null or c.relkind = 'c')
+    loop
+      execute format('revoke all on %s from ${RUNTIME_ROLES}', o);
+    end loop;
+  end
+  $$`;
+
+// What db/ defines and the catalog holds: functions, views, triggers (other
+// than constraint triggers) and policies in apportion's schemas. A row this
+// transaction did not write is one db/ no longer defines.
+const LEFTOVERS = `
+  select kind, name, drop_sql from (
+    select 'function' as kind, p.oid::regprocedure::text as name, p.xmin,
+           format('drop %s %s', case p.prokind when 'p' then 'procedure' else 'function' end, p.oid::regprocedure) as drop_sql
+      from pg_proc p where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+    union all
+    select 'view', c.oid::regclass::text, r.xmin, format('drop view %s', c.oid::regclass)
+      from pg_class c join pg_rewrite r on r.ev_class = c.oid and r.rulename = '_RETURN'
+     where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace) and c.relkind = 'v'
+    union all
+    select 'trigger', format('%s on %s', t.tgname, t.tgrelid::regclass), t.xmin,
+           format('drop trigger %I on %s', t.tgname, t.tgrelid::regclass)
+      from pg_trigger t join pg_class c on c.oid = t.tgrelid
+     where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+       and not t.tgisinternal and t.tgparentid = 0
+    union all
+    select 'policy', format('%s on %s', p.polname, p.polrelid::regclass), p.xmin,
+           format('drop policy %I on %s', p.polname, p.polrelid::regclass)
+      from pg_policy p join pg_class c on c.oid = p.polrelid
+     where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+  ) o
+  where o.xmin <> pg_current_xact_id()::xid
+  order by kind, name`;
+
+/**
+ * Apply db/*.sql as apportion_owner, in one transaction, when anything
+ * changed: runtime privileges reset, every file in name order, then whatever
+ * db/ no longer defines dropped (never cascading: a leftover that something
+ * else depends on stops the migration, naming both).
+ */
+async function applySources(client: pg.Client, force: boolean, log: (msg: string) => void): Promise<string[]> {
   const files = readSources();
   const { rows } = await client.query<{ name: string; sha256: string }>('select name, sha256 from apportion.db_sources');
   const applied = new Map(rows.map((r) => [r.name, r.sha256]));
@@ -85,12 +153,22 @@ async function applySources(client: pg.Client, force: boolean): Promise<string[]
     await client.query('set local role apportion_owner');
     await client.query('set local search_path = apportion, pg_catalog');
     await client.query('set local check_function_bodies = on');
+    await client.query(RESET_PRIVILEGES);
     for (const f of files) {
       try {
         await client.query(f.sql);
       } catch (err) {
         throw new Error(`db/${f.name}: ${(err as Error).message}`, { cause: err });
       }
+    }
+    const leftovers = await client.query<{ kind: string; name: string; drop_sql: string }>(LEFTOVERS);
+    for (const l of leftovers.rows) {
+      try {
+        await client.query(l.drop_sql);
+      } catch (err) {
+        throw new Error(`${l.kind} ${l.name} is no longer defined in db/ but cannot be dropped: ${(err as Error).message}`, { cause: err });
+      }
+      log(`dropped ${l.kind} ${l.name}: no longer defined in db/`);
     }
     await client.query('delete from apportion.db_sources');
     for (const f of files) {

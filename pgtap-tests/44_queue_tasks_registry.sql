@@ -1,7 +1,7 @@
 -- The task registry is the one place that maps tasks to handlers: changing it
 -- regenerates the dispatcher (apportion.run_task) in the same transaction.
 begin;
-select plan(9);
+select plan(10);
 
 create schema t41;
 create function t41.echo(p_payload jsonb) returns jsonb language sql as $$ select jsonb_build_object('echo', p_payload) $$;
@@ -21,12 +21,16 @@ select throws_ok($$select apportion.run_task('housekeeping', 't41_echo', '{}')$$
   'removing it removes the handler again');
 select is(apportion.run_task('housekeeping', 'noop', '{}'), null::jsonb, 'the registered tasks still dispatch');
 
--- The registry is enforced on every job that enters the queue (the foreign
--- key sits on jobs_live), even for the owner, whom RLS does not check.
+-- The registry is enforced on every job that enters the queue (the insert
+-- trigger and, behind it, the foreign key on jobs_live), even for the owner,
+-- whom RLS does not check.
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
 select throws_ok($$insert into apportion.jobs (queue, task) values ('housekeeping', 't41_gone')$$,
-  '23503', null, 'a job for an unregistered task cannot be inserted, even by the owner (23503)');
+  '22023', 'unknown task housekeeping.t41_gone: tasks of queue housekeeping are noop, ping, prune',
+  'a job for an unregistered task cannot be inserted, even by the owner (22023)');
+select fk_ok('apportion', 'jobs_live', array['queue', 'task'], 'apportion', 'queue_tasks', array['queue', 'task'],
+  'jobs_live keeps its foreign key to the registry');
 insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description)
 values ('housekeeping', 't41_echo', 't41.echo', 'any', 1, 'test only');
 select apportion.enqueue('housekeeping', 't41_echo', '{"x": 2}') as t41_job \gset

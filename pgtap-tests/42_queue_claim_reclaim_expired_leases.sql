@@ -77,7 +77,7 @@ reset role;
 -- claim_jobs reclaims expired leases before it claims.
 update apportion.jobs set locked_until = now() - interval '1 second' where id = :live;
 set local role apportion_worker;
-select set_eq($$select id, attempts from apportion.claim_jobs('w2', array['attribution'], 10)$$,
+select set_eq($$select job_id, attempt from apportion.claim_jobs('w2', array['attribution'], 10)$$,
   format('values (%s::bigint, 2), (%s, 2), (%s, 2)', :live, :expired, :expired_b),
   'claim_jobs by w2 reclaims the newly expired lease and claims it with the reclaimed jobs, each on attempt 2');
 reset role;

@@ -8,27 +8,34 @@
 -- Fixtures are written as the superuser, aged by finished_at / settled_at.
 begin;
 select plan(12);
+\ir lib/fixtures.sql
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
 
-insert into apportion.jobs (tenant_id, queue, task, job_key, state, attempts, finished_at, run_at) values
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_ok',        'succeeded', 1, now() - interval '10 days', now() - interval '10 days'),
-  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'old_ok_b',      'succeeded', 1, now() - interval '10 days', now() - interval '10 days'),
-  (null,                                   'maintenance', 'reclaim_leases', 'old_ok_sys', 'succeeded', 1, now() - interval '10 days', now() - interval '10 days'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'new_ok',        'succeeded', 1, now() - interval '1 day', now() - interval '1 day'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_fail_open', 'failed',    1, now() - interval '10 days', now() - interval '10 days'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_fail_resolved', 'failed', 1, now() - interval '10 days', now() - interval '10 days'),
-  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'old_fail_replayed_lately', 'failed', 1, now() - interval '10 days', now() - interval '10 days'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_queued',    'queued',    0, null, now() - interval '10 days'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_running',   'running',   1, null, now() - interval '10 days');
-insert into apportion.worker_failed_jobs (tenant_id, job_id, queue, task, payload, error_code, error_message, attempts, failed_at, status, settled_at)
-select j.tenant_id, j.id, j.queue, j.task, j.payload, '22023', 'bad payload', 1, now() - interval '10 days', f.status, f.settled_at
+\o /dev/null
+select apportion_test.make_job(t, q, task, p_state => st, p_job_key => k, p_run_at => at, p_finished_at => fin)
+  from (values
+    ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'housekeeping', 'ping', 'old_ok', 'succeeded', now() - interval '10 days', now() - interval '10 days'),
+    ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'old_ok_b', 'succeeded', now() - interval '10 days', now() - interval '10 days'),
+    (null, 'maintenance', 'reclaim_leases', 'old_ok_sys', 'succeeded', now() - interval '10 days', now() - interval '10 days'),
+    ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'new_ok', 'succeeded', now() - interval '1 day', now() - interval '1 day'),
+    ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_fail_open', 'failed', now() - interval '10 days', now() - interval '10 days'),
+    ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_fail_resolved', 'failed', now() - interval '10 days', now() - interval '10 days'),
+    ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'old_fail_replayed_lately', 'failed', now() - interval '10 days', now() - interval '10 days'),
+    ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_queued', 'queued', now() - interval '10 days', null),
+    ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'old_running', 'running', now() - interval '10 days', null)
+  ) j (t, q, task, k, st, at, fin);
+\o
+-- Each failed job was recorded by the queue; age and settle its failure.
+update apportion.worker_failed_jobs f
+   set failed_at = now() - interval '10 days', status = x.status, settled_at = x.settled_at
   from apportion.jobs j
   join (values ('old_fail_open', 'open', null::timestamptz),
                ('old_fail_resolved', 'resolved', now() - interval '10 days'),
-               ('old_fail_replayed_lately', 'replayed', now() - interval '1 day')) f (job_key, status, settled_at)
-    on f.job_key = j.job_key;
+               ('old_fail_replayed_lately', 'replayed', now() - interval '1 day')) x (job_key, status, settled_at)
+    on x.job_key = j.job_key
+ where f.job_id = j.id;
 
 -- Who may prune; bad retention.
 set local role apportion_ingest;

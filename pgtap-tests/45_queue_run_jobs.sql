@@ -49,20 +49,13 @@ select throws_ok($$select * from apportion.run_jobs('w1', array[1::bigint])$$,
   '42501', 'permission denied for function run_jobs', 'ingest cannot execute run_jobs (42501)');
 reset role;
 
--- The retry rule: classes 22, 23, 42 and our AP codes never succeed on retry.
-select results_eq(
-  $$select code, apportion.is_retryable(code) from unnest(array['40001', '40P01', '57014', '53300', 'XX000', '22023', '22P02', '23505', '42501', '42P01', 'AP001', 'AP002']) code$$,
-  $$values ('40001', true), ('40P01', true), ('57014', true), ('53300', true), ('XX000', true),
-           ('22023', false), ('22P02', false), ('23505', false), ('42501', false), ('42P01', false), ('AP001', false), ('AP002', false)$$,
-  'is_retryable: serialization, deadlock, timeout, resources and internal errors retry; classes 22, 23, 42 and AP do not');
-
 -- Success: a real handler (housekeeping.ping) ----------------------------------
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
 set local role apportion_ingest;
 select apportion.enqueue('housekeeping', 'ping', '{}', 'cccccccc-0000-4000-8000-00000000000c') as ping \gset
 reset role;
 set local role apportion_worker;
-select id as ping_claimed from apportion.claim_jobs('w1', array['housekeeping']) \gset
+select job_id as ping_claimed from apportion.claim_jobs('w1', array['housekeeping']) \gset
 select results_eq(format($$select job_id, attempt, outcome, error_code
                              from apportion.run_jobs('w1', array[%s::bigint])$$, :ping),
   format($$values (%s::bigint, 1, 'succeeded', null::text)$$, :ping),
@@ -174,7 +167,7 @@ reset role;
 -- Attempt 2 (the backoff is skipped by moving run_at back).
 update apportion.jobs set run_at = now() where id = :serial;
 set local role apportion_worker;
-select results_eq($$select id, attempts from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
+select results_eq($$select job_id, attempt from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
   format('values (%s::bigint, 2)', :serial), 'attempt 2 claimed');
 select results_eq(format($$select attempt, outcome from apportion.run_jobs('w1', array[%s::bigint])$$, :serial),
   $$values (2, 'retry')$$, 'attempt 2 of 3 fails with 40001: retry');
@@ -185,7 +178,7 @@ select ok((select run_at between now() + interval '1.5 seconds' and now() + inte
 -- Attempt 3 = max_attempts: failed for good.
 update apportion.jobs set run_at = now() where id = :serial;
 set local role apportion_worker;
-select results_eq($$select id, attempts from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
+select results_eq($$select job_id, attempt from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
   format('values (%s::bigint, 3)', :serial), 'attempt 3 claimed');
 select results_eq(format($$select attempt, outcome, error_code from apportion.run_jobs('w1', array[%s::bigint])$$, :serial),
   $$values (3, 'failed', '40001')$$, 'attempt 3 of 3 fails with 40001: failed for good');
@@ -244,6 +237,28 @@ reset role;
 select results_eq(format($$select state, error_code from apportion.jobs where id = %s$$, :canceled),
   $$values ('queued', '57014')$$, 'the 57014 job is queued for a retry with its error recorded');
 select is((select state from apportion.jobs where id = :mate), 'succeeded', 'its batch-mate succeeded');
+
+-- The retry rule: serialization, deadlock, timeout, resources and internal
+-- errors are retried; classes 22, 23, 42 and our AP codes never succeed on
+-- retry, so their job fails at once (each job on attempt 1 of 3).
+update apportion.jobs set run_at = now() + interval '1 hour' where state = 'queued';
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select count(*) from apportion.enqueue_many('housekeeping', 'noop',
+  (select jsonb_agg(jsonb_build_object('marker', 'rule-' || c, 'raise', c) order by c)
+     from unnest(array['40001', '40P01', '57014', '53300', 'XX000', '22023', '22P02', '23505', '42501', '42P01', 'AP001', 'AP002']) c))
+  \g /dev/null
+reset role;
+set local role apportion_worker;
+select results_eq(
+  $$select o.error_code, o.outcome
+      from apportion.run_jobs('w1', array(select c.job_id from apportion.claim_jobs('w1', array['housekeeping'], 100) c)) o
+     order by o.error_code$$,
+  $$values ('22023', 'failed'), ('22P02', 'failed'), ('23505', 'failed'), ('40001', 'retry'), ('40P01', 'retry'),
+           ('42501', 'failed'), ('42P01', 'failed'), ('53300', 'retry'), ('57014', 'retry'), ('AP001', 'failed'),
+           ('AP002', 'failed'), ('XX000', 'retry')$$,
+  'retried: 40001, 40P01, 57014, 53300, XX000; failed at once: classes 22, 23, 42 and AP');
+reset role;
 
 select * from finish();
 rollback;

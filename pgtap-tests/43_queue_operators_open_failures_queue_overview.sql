@@ -8,18 +8,21 @@
 -- Fixtures are written as the superuser.
 begin;
 select plan(12);
+\ir lib/fixtures.sql
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
 
-insert into apportion.jobs (tenant_id, queue, task, state, attempts, run_at, locked_by, locked_until) values
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'attribution', 'allocate_event', 'queued', 0, now() - interval '60 seconds', null, null),
+select count(apportion_test.make_job(t, q, task, p_state => st, p_attempts => n, p_run_at => at, p_locked_by => w, p_locked_until => lu))
+  from (values
+  ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'attribution', 'allocate_event', 'queued', 0, now() - interval '60 seconds', null, null::timestamptz),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'attribution', 'allocate_event', 'queued', 0, now() - interval '10 seconds', null, null),
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'attribution', 'allocate_event', 'queued', 1, now() + interval '1 hour', null, null),
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'attribution', 'recompute_window', 'running', 1, now(), 'w1', now() + interval '15 seconds'),
   (null, 'maintenance', 'reclaim_leases', 'running', 1, now(), 'w1', now() + interval '15 seconds'),
   ('aaaaaaaa-0000-4000-8000-00000000000a', 'llm', 'complete', 'queued', 0, now() - interval '1 day', null, null),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'succeeded', 1, now(), null, null);
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'succeeded', 1, now(), null, null)
+  ) j (t, q, task, st, n, at, w, lu) \g /dev/null
 insert into apportion.worker_failed_jobs (tenant_id, job_id, queue, task, payload, error_code, error_message, attempts, correlation_id, failed_at, status) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 901, 'attribution', 'allocate_event', '{"secret": "a"}', '22023', 'bad a', 1,
    'cccccccc-0000-4000-8000-00000000000c', now() - interval '3 minutes', 'open'),

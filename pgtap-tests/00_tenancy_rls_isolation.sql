@@ -13,6 +13,7 @@
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
 select plan(148);
+\ir lib/fixtures.sql
 
 -- Fixtures, as the superuser ----------------------------------------------------
 select apportion.create_tenant('tenant a', 'aaaaaaaa-0000-4000-8000-00000000000a');
@@ -51,13 +52,13 @@ insert into apportion.attribution_allocations
   ('bbbbbbbb-0000-4000-8000-00000000000b', 'bbbbbbbb-0000-4000-8000-0000000e0003', 'rls-last-touch', 'display', 5000, 1, 1, 'EUR', '2026-01-02 02:00Z');
 -- Queue rows directly (the queue functions are tested elsewhere): A has a
 -- queued and a finished job, B three queued ones; one system job.
-insert into apportion.jobs (tenant_id, queue, task, payload, state) values
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', '{}', 'queued'),
-  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', '{}', 'succeeded'),
-  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', '{}', 'queued'),
-  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', '{}', 'queued'),
-  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', '{}', 'queued'),
-  (null, 'maintenance', 'reclaim_leases', '{}', 'queued');
+select count(apportion_test.make_job(t, q, task, p_state => st)) from (values
+  ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'housekeeping', 'ping', 'queued'),
+  ('aaaaaaaa-0000-4000-8000-00000000000a', 'housekeeping', 'ping', 'succeeded'),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'queued'),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'queued'),
+  ('bbbbbbbb-0000-4000-8000-00000000000b', 'housekeeping', 'ping', 'queued'),
+  (null, 'maintenance', 'reclaim_leases', 'queued')) j (t, q, task, st) \g /dev/null
 insert into apportion.worker_failed_jobs (tenant_id, job_id, queue, task, payload, error_code, error_message, attempts) values
   ('aaaaaaaa-0000-4000-8000-00000000000a', 101, 'attribution', 'allocate_event', '{}', '22023', 'bad payload', 1),
   ('aaaaaaaa-0000-4000-8000-00000000000a', 102, 'attribution', 'allocate_event', '{}', '22023', 'bad payload', 1),

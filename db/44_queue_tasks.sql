@@ -19,6 +19,7 @@ begin
   return p_payload ->> p_key;
 end
 $$;
+grant execute on function apportion.payload_text(jsonb, text, text) to apportion_worker;
 
 create or replace function apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text)
 returns void
@@ -34,6 +35,7 @@ begin
   end if;
 end
 $$;
+grant execute on function apportion.payload_keys_only(jsonb, text[], text) to apportion_worker;
 
 create or replace function apportion.payload_uuid(p_payload jsonb, p_key text, p_task text)
 returns uuid
@@ -47,6 +49,7 @@ exception when invalid_text_representation then
   raise exception '%: payload.% must be a uuid (got %)', p_task, p_key, quote_literal(v) using errcode = '22023';
 end
 $$;
+grant execute on function apportion.payload_uuid(jsonb, text, text) to apportion_worker;
 
 create or replace function apportion.payload_timestamptz(p_payload jsonb, p_key text, p_task text)
 returns timestamptz
@@ -60,6 +63,7 @@ exception when others then
   raise exception '%: payload.% must be an ISO-8601 timestamp (got %)', p_task, p_key, quote_literal(v) using errcode = '22023';
 end
 $$;
+grant execute on function apportion.payload_timestamptz(jsonb, text, text) to apportion_worker;
 
 -- attribution.allocate_event {"event_id", "model_version"}
 create or replace function apportion.task_allocate_event(p_payload jsonb)
@@ -80,6 +84,7 @@ begin
   return jsonb_build_object('event_id', v_event_id, 'model_version', v_model, 'allocation_count', v_rows);
 end
 $$;
+grant execute on function apportion.task_allocate_event(jsonb) to apportion_worker;
 
 -- attribution.recompute_window {"window_start", "window_end", "model_version"}
 create or replace function apportion.task_recompute_window(p_payload jsonb)
@@ -99,6 +104,7 @@ begin
   return jsonb_build_object('event_count', v_result.event_count, 'allocation_count', v_result.allocation_count);
 end
 $$;
+grant execute on function apportion.task_recompute_window(jsonb) to apportion_worker;
 
 -- housekeeping.ping {}: the readiness round trip.
 create or replace function apportion.task_ping(p_payload jsonb)
@@ -112,6 +118,7 @@ begin
                             'at', clock_timestamp());
 end
 $$;
+grant execute on function apportion.task_ping(jsonb) to apportion_worker;
 
 -- housekeeping.noop {}: nothing; measures the queue itself.
 create or replace function apportion.task_noop(p_payload jsonb)
@@ -120,6 +127,7 @@ language sql immutable
 as $$
   select null::jsonb
 $$;
+grant execute on function apportion.task_noop(jsonb) to apportion_worker;
 
 -- housekeeping.prune {"retention": "7 days"}
 create or replace function apportion.task_prune(p_payload jsonb)
@@ -141,6 +149,7 @@ begin
                             'retention', v_retention::text);
 end
 $$;
+grant execute on function apportion.task_prune(jsonb) to apportion_worker;
 
 -- maintenance.reclaim_leases {}
 create or replace function apportion.task_reclaim_leases(p_payload jsonb)
@@ -153,6 +162,7 @@ begin
   return jsonb_build_object('reclaimed', apportion.reclaim_expired_leases(10000));
 end
 $$;
+grant execute on function apportion.task_reclaim_leases(jsonb) to apportion_worker;
 
 -- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls.
 -- It runs with its caller's rights and search_path (run_jobs pins it) and
@@ -161,29 +171,7 @@ $$;
 -- It is generated from the registry (apportion.queue_tasks.handler), the one
 -- place that maps tasks to handlers, as static calls: no dynamic SQL per job.
 -- A trigger regenerates it whenever the registry changes.
-create or replace function apportion.no_handler(p_queue text, p_task text)
-returns jsonb
-language plpgsql
-as $$
-begin
-  raise exception 'task %.% has no handler yet; its jobs wait until one exists', p_queue, p_task
-    using errcode = 'AP001';
-end
-$$;
-
-create or replace function apportion.wrong_tenant_scope(p_queue text, p_task text, p_scope text)
-returns jsonb
-language plpgsql
-as $$
-begin
-  if p_scope = 'system' then
-    raise exception 'task %.% is a system task: its jobs carry no tenant', p_queue, p_task using errcode = '42501';
-  end if;
-  raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501';
-end
-$$;
-
-create or replace function apportion.generate_task_dispatcher()
+create or replace function apportion_internal.generate_task_dispatcher()
 returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -192,13 +180,14 @@ declare
   v_cases text;
 begin
   -- A system task runs only without a tenant, a tenant task only with one
-  -- (a job inserted directly with the wrong tenant fails with 42501).
-  select string_agg(format('when %L then %s', t.queue || '.' || t.task,
+  -- (a job inserted with the wrong tenant fails with 42501).
+  select string_agg(format(E'when %L then\n      %s%s',
+                           t.queue || '.' || t.task,
                            case t.tenant_scope
-                             when 'any' then format('%I.%I(p_payload)', n.nspname, p.proname)
-                             else format('case when (apportion.current_tenant_id() is null) = %L then %I.%I(p_payload) else apportion.wrong_tenant_scope(p_queue, p_task, %L) end',
-                                         t.tenant_scope = 'system', n.nspname, p.proname, t.tenant_scope)
-                           end),
+                             when 'system' then 'if apportion.current_tenant_id() is not null then raise exception ''task %.% is a system task: its jobs carry no tenant'', p_queue, p_task using errcode = ''42501''; end if;' || E'\n      '
+                             when 'tenant' then 'if apportion.current_tenant_id() is null then raise exception ''task %.% needs a tenant: its job carries none'', p_queue, p_task using errcode = ''42501''; end if;' || E'\n      '
+                             else '' end,
+                           format('return %I.%I(p_payload);', n.nspname, p.proname)),
                     E'\n    ' order by t.queue, t.task)
     into v_cases
     from apportion.queue_tasks t
@@ -211,45 +200,31 @@ returns jsonb
 language plpgsql
 as $body$
 begin
-  return case p_queue || '.' || p_task
+  case p_queue || '.' || p_task
     %s
-    else apportion.no_handler(p_queue, p_task)
-  end;
+    else
+      raise exception 'task %%.%% has no handler yet; its jobs wait until one exists', p_queue, p_task using errcode = 'AP001';
+  end case;
 end
-$body$$f$, coalesce(v_cases, ''));
+$body$;
+grant execute on function apportion.run_task(text, text, jsonb) to apportion_worker$f$, coalesce(v_cases, 'when null then return null;'));
 end
 $generate$;
 
 -- The registry stays the one place: any change to it regenerates run_task
 -- in the same transaction (as the owner, who alone may write the registry).
-create or replace function apportion.queue_tasks_changed()
+create or replace function apportion_internal.queue_tasks_changed()
 returns trigger
 language plpgsql
 as $$
 begin
-  perform apportion.generate_task_dispatcher();
+  perform apportion_internal.generate_task_dispatcher();
   return null;
 end
 $$;
 
 create or replace trigger queue_tasks_regenerate_dispatcher
   after insert or update or delete on apportion.queue_tasks
-  for each statement execute function apportion.queue_tasks_changed();
+  for each statement execute function apportion_internal.queue_tasks_changed();
 
-select apportion.generate_task_dispatcher();
-
-revoke all on function
-  apportion.generate_task_dispatcher(), apportion.queue_tasks_changed(),
-  apportion.wrong_tenant_scope(text, text, text), apportion.no_handler(text, text), apportion.run_task(text, text, jsonb),
-  apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
-  apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
-  apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),
-  apportion.task_noop(jsonb), apportion.task_prune(jsonb), apportion.task_reclaim_leases(jsonb)
-from public;
-grant execute on function
-  apportion.wrong_tenant_scope(text, text, text), apportion.no_handler(text, text), apportion.run_task(text, text, jsonb),
-  apportion.payload_text(jsonb, text, text), apportion.payload_keys_only(jsonb, text[], text),
-  apportion.payload_uuid(jsonb, text, text), apportion.payload_timestamptz(jsonb, text, text),
-  apportion.task_allocate_event(jsonb), apportion.task_recompute_window(jsonb), apportion.task_ping(jsonb),
-  apportion.task_noop(jsonb), apportion.task_prune(jsonb), apportion.task_reclaim_leases(jsonb)
-to apportion_worker;
+select apportion_internal.generate_task_dispatcher();

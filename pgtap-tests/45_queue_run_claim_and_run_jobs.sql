@@ -48,7 +48,7 @@ set local role apportion_worker;
 select set_config('app.tenant_id', '', true);
 select is(current_setting('synchronous_commit'), 'on', 'the transaction commits durably to start with');
 select results_eq(
-  $$select id, tenant_id, outcome, attempts, error_code from apportion.claim_and_run_jobs('w1', array['housekeeping'], 10, 60, 1)$$,
+  $$select job_id, tenant_id, outcome, attempt, error_code from apportion.claim_and_run_jobs('w1', array['housekeeping'], 10, 60, 1)$$,
   format($$values (%s::bigint, 'aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'succeeded'::text, 1, null::text)$$, :a1),
   'a claim that finds one job runs it and returns its outcome');
 select is(current_setting('app.tenant_id', true), '', 'the caller''s tenant setting is back afterwards');
@@ -79,7 +79,7 @@ reset role;
 set local role apportion_worker;
 select set_config('app.tenant_id', 'not-a-tenant-just-a-marker', true);
 select results_eq(
-  $$select id, outcome from apportion.claim_and_run_jobs('w2', array['housekeeping'], 10, 60, 10) order by id$$,
+  $$select job_id, outcome from apportion.claim_and_run_jobs('w2', array['housekeeping'], 10, 60, 10) order by job_id$$,
   format($$values (%s::bigint, 'succeeded'::text), (%s, 'succeeded'), (%s, null), (%s, null)$$, :b1, :b2, :a2, :s1),
   'tenant B''s jobs (first in claim order: priority -5) ran; A''s and the system job are returned unrun');
 select is(current_setting('app.tenant_id', true), 'not-a-tenant-just-a-marker', 'the caller''s tenant setting is restored');
@@ -126,7 +126,7 @@ reset role;
 set local role apportion_worker;
 select set_config('app.tenant_id', '', true);
 select results_eq(
-  $$select outcome from apportion.claim_and_run_jobs('w6', array['housekeeping'], 10, 60, 10) order by id$$,
+  $$select outcome from apportion.claim_and_run_jobs('w6', array['housekeeping'], 10, 60, 10) order by job_id$$,
   $$values ('succeeded'::text), ('succeeded')$$, 'tamper, then whoami, both run in one batch');
 reset role;
 select results_eq(format($$select result from apportion.jobs where id = %s$$, :t2),

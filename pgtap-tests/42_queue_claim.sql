@@ -56,23 +56,23 @@ set local role apportion_worker;
 select is((select count(*) from apportion.jobs), 1::bigint, 'worker, no tenant: a plain SELECT sees only the system job');
 
 -- ... claim_jobs crosses tenants, in (priority, run_at, id) order, up to the limit.
-select set_eq($$select id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 2, 30)$$,
+select set_eq($$select job_id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 2, 30)$$,
   format('values (%s::bigint), (%s)', :a_urgent, :s_old),
   'limit 2: the priority -5 job, then the oldest run_at');
-select results_eq($$select id, tenant_id, queue, task, correlation_id, attempts
+select results_eq($$select job_id, tenant_id, queue, task, correlation_id, attempt
                       from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 1, 30)$$,
   format($$values (%s::bigint, 'aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'attribution', 'allocate_event',
                    'cccccccc-0000-4000-8000-00000000000c'::uuid, 1)$$, :a_alloc),
   'limit 1: the next oldest run_at, A''s job, returned with its tenant, queue, task, correlation id and attempt');
-select results_eq($$select id, tenant_id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 1, 30)$$,
+select results_eq($$select job_id, tenant_id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 1, 30)$$,
   format($$values (%s::bigint, 'bbbbbbbb-0000-4000-8000-00000000000b'::uuid)$$, :b_ping1),
   'limit 1: then B''s job with the lower id of two equal run_ats');
-select results_eq($$select id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
+select results_eq($$select job_id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
   format('values (%s::bigint)', :b_ping2),
   'limit 100: only the last runnable job is left');
-select is_empty($$select id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
+select is_empty($$select job_id from apportion.claim_jobs('w1', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
   'nothing runnable is left: running jobs are not claimed again, nor the future or the llm job');
-select is_empty($$select id from apportion.claim_jobs('w2', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
+select is_empty($$select job_id from apportion.claim_jobs('w2', array['attribution', 'housekeeping', 'maintenance', 'llm'], 100, 30)$$,
   'a second worker claims none of the running jobs either');
 reset role;
 
@@ -90,7 +90,7 @@ select results_eq(format($$select state, attempts, locked_by from apportion.jobs
 -- run_at reached: the future job becomes claimable (its twin).
 update apportion.jobs set run_at = now() - interval '1 second' where id = :a_future;
 set local role apportion_worker;
-select results_eq($$select id from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
+select results_eq($$select job_id from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
   format('values (%s::bigint)', :a_future), 'once its run_at has passed, the job is claimed');
 reset role;
 select results_eq(format($$select locked_until from apportion.jobs where id = %s$$, :a_future),
@@ -103,13 +103,13 @@ select apportion.enqueue('housekeeping', 'ping') as a_hk \gset
 select apportion.enqueue('attribution', 'recompute_window', '{}') as a_attr \gset
 reset role;
 set local role apportion_worker;
-select is_empty($$select id from apportion.claim_jobs('w1', array['llm'], 10)$$,
+select is_empty($$select job_id from apportion.claim_jobs('w1', array['llm'], 10)$$,
   'asked for the llm queue alone, the worker claims nothing');
-select is_empty($$select id from apportion.claim_jobs('w1', array['nope'], 10)$$,
+select is_empty($$select job_id from apportion.claim_jobs('w1', array['nope'], 10)$$,
   'asked for an unknown queue, the worker claims nothing');
-select results_eq($$select id from apportion.claim_jobs('w1', array['attribution', 'llm'], 10)$$,
+select results_eq($$select job_id from apportion.claim_jobs('w1', array['attribution', 'llm'], 10)$$,
   format('values (%s::bigint)', :a_attr), 'asked for attribution and llm, it claims the attribution job only');
-select results_eq($$select id from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
+select results_eq($$select job_id from apportion.claim_jobs('w1', array['housekeeping'], 10)$$,
   format('values (%s::bigint)', :a_hk), 'asked for housekeeping, it claims the housekeeping job');
 reset role;
 select is((select state from apportion.jobs where id = :a_llm), 'queued', 'the llm job is still queued after all the claims');

@@ -10,7 +10,7 @@
 -- Job ids come from a sequence that rollback does not reset, so they are
 -- captured with psql's \gset and spliced in with format().
 begin;
-select plan(50);
+select plan(51);
 
 -- An empty queue to start from (rolled back at the end).
 delete from apportion.worker_failed_jobs;
@@ -144,7 +144,7 @@ select is((select tenant_id from apportion.jobs where id = :key_b), 'bbbbbbbb-00
 
 -- Once the first is no longer queued (claimed), the key enqueues again.
 set local role apportion_worker;
-select is((select array_agg(id order by id) from apportion.claim_jobs('w-key', array['housekeeping'], 3)),
+select is((select array_agg(job_id order by job_id) from apportion.claim_jobs('w-key', array['housekeeping'], 3)),
   array[:key_first, :key_other, :key_b]::bigint[], 'the keyed jobs are claimed (priority -10 goes first)');
 reset role;
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
@@ -179,7 +179,7 @@ select throws_ok($$select apportion.enqueue_many('housekeeping', 'noop', '{"n": 
 select throws_ok($$select apportion.enqueue_many('housekeeping', 'noop', null)$$, '22023',
   'enqueue_many: payloads must be a json array of objects', 'enqueue_many of null refused (22023)');
 select throws_ok($$select apportion.enqueue_many('housekeeping', 'noop', '[{"n": 1}, 2]')$$, '22023',
-  'enqueue_many: every payload must be a json object', 'enqueue_many with one element not an object refused (22023)');
+  'payload must be a json object (got number)', 'enqueue_many with one element not an object refused (22023)');
 select throws_ok($$select apportion.enqueue_many('nope', 'noop', '[{}]')$$, '22023',
   'unknown queue ''nope'': queues are attribution, housekeeping, maintenance, llm', 'enqueue_many to an unknown queue refused (22023)');
 select throws_ok(format($$select apportion.enqueue_many('housekeeping', 'noop', %L)$$,
@@ -196,9 +196,11 @@ select is((select count(*) from apportion.jobs where task = 'noop' and payload ?
 -- A direct INSERT may set only the enqueue columns ---------------------------
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
 set local role apportion_ingest;
-select lives_ok($$insert into apportion.jobs (queue, task, payload, correlation_id, job_key, priority, run_at, max_attempts)
-  values ('housekeeping', 'ping', '{}', null, 'direct', 0, now(), 1)$$,
+select lives_ok($$insert into apportion.jobs (queue, task, payload, correlation_id, job_key, priority, run_at)
+  values ('housekeeping', 'ping', '{}', null, 'direct', 0, now())$$,
   'ingest, tenant A: a direct INSERT of the enqueue columns succeeds');
+select throws_ok($$insert into apportion.jobs (queue, task, max_attempts) values ('housekeeping', 'ping', 100)$$,
+  '42501', 'permission denied for table jobs', 'ingest: a direct INSERT setting max_attempts refused (42501): it is the registry''s');
 select throws_ok($$insert into apportion.jobs (queue, task, state) values ('housekeeping', 'ping', 'succeeded')$$,
   '42501', 'permission denied for table jobs', 'ingest: a direct INSERT setting state refused (42501)');
 select throws_ok($$insert into apportion.jobs (queue, task, attempts) values ('housekeeping', 'ping', 99)$$,
@@ -215,8 +217,8 @@ select throws_ok($$update apportion.jobs set state = 'succeeded' where job_key =
 select throws_ok($$insert into apportion.jobs (queue, task, payload) values ('housekeeping', 'prune', '{"retention": "0 seconds"}')$$,
   '42501', null, 'ingest, tenant A: a direct INSERT of a system task (housekeeping.prune) refused (42501)');
 reset role;
-select results_eq($$select state, attempts, locked_by from apportion.jobs where job_key = 'direct'$$,
-  $$values ('queued', 0, null::text)$$, 'the directly inserted job kept the defaults of state, attempts and lease');
+select results_eq($$select state, attempts, locked_by, max_attempts from apportion.jobs where job_key = 'direct'$$,
+  $$values ('queued', 0, null::text, 1)$$, 'the directly inserted job kept the defaults of state, attempts and lease, and took max_attempts from the registry');
 
 select * from finish();
 rollback;

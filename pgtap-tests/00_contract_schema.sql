@@ -138,7 +138,7 @@ select policies_are('apportion', 'touchpoints', array['tenant_isolation', 'owner
 select policies_are('apportion', 'attribution_events', array['tenant_isolation', 'owner_admin'], 'attribution_events: policies tenant_isolation, owner_admin');
 select policies_are('apportion', 'tenant_models', array['tenant_isolation', 'owner_admin'], 'tenant_models: policies tenant_isolation, owner_admin');
 select policies_are('apportion', 'attribution_allocations', array['tenant_isolation', 'owner_admin'], 'attribution_allocations: policies tenant_isolation, owner_admin');
-select policies_are('apportion', 'jobs', array['tenant_isolation', 'system_jobs', 'owner_admin', 'task_scope'], 'jobs: policies tenant_isolation, system_jobs, owner_admin, task_scope');
+select policies_are('apportion', 'jobs', array['tenant_isolation', 'system_jobs', 'owner_admin'], 'jobs: policies tenant_isolation, system_jobs, owner_admin');
 select policies_are('apportion', 'worker_failed_jobs', array['tenant_isolation', 'system_jobs', 'owner_admin'], 'worker_failed_jobs: policies tenant_isolation, system_jobs, owner_admin');
 select policies_are('apportion', 'attribution_models', array[]::name[], 'attribution_models (global, no tenant_id): no policies');
 
@@ -161,8 +161,13 @@ select policy_roles_are('apportion', 'jobs', 'owner_admin', array['apportion_own
 select policy_roles_are('apportion', 'worker_failed_jobs', 'owner_admin', array['apportion_owner'], 'worker_failed_jobs.owner_admin applies to apportion_owner only');
 
 select policy_roles_are('apportion', 'jobs', 'system_jobs', array['apportion_worker'], 'jobs.system_jobs applies to apportion_worker only');
-select policy_roles_are('apportion', 'jobs', 'task_scope', array['apportion_ingest', 'apportion_worker'], 'jobs.task_scope (restrictive, on insert) applies to the roles that enqueue');
-select policy_cmd_is('apportion', 'jobs', 'task_scope', 'insert', 'jobs.task_scope is checked on insert');
+-- What must hold for every new job, whoever inserts it, is a trigger: the
+-- registry check (task, tenant scope, payload, max_attempts) on jobs_live,
+-- where every job starts, and the failure record on jobs_done.
+select trigger_is('apportion', 'jobs_live', 'jobs_live_prepare', 'apportion_internal', 'prepare_job',
+  'jobs_live: every new job is checked against the registry (jobs_live_prepare)');
+select trigger_is('apportion', 'jobs_done', 'jobs_done_record_failure', 'apportion_internal', 'record_failure',
+  'jobs_done: every job that fails for good is recorded (jobs_done_record_failure)');
 select policy_roles_are('apportion', 'worker_failed_jobs', 'system_jobs', array['apportion_worker'], 'worker_failed_jobs.system_jobs applies to apportion_worker only');
 
 -- Public functions: they exist, return what the contract says, and run as

@@ -1,0 +1,187 @@
+-- queued -> running and back: claim_jobs (with a lease), release_jobs (a
+-- claim given back unstarted), reclaim_expired_leases (a worker died). The
+-- claim path crosses tenants by design, so these are SECURITY DEFINER.
+
+-- Running jobs whose lease expired (their worker died before finishing)
+-- become runnable again, or fail for good after max_attempts. Jobs locked by
+-- a live run_jobs transaction are skipped.
+create or replace function apportion.reclaim_expired_leases(p_limit integer default 1000)
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_job record;
+  v_count integer := 0;
+  v_entry jsonb;
+  v_message text;
+begin
+  for v_job in
+    select j.id, j.attempts, j.max_attempts, j.locked_by, j.started_at
+      from apportion.jobs_live j
+     where j.state = 'running' and j.locked_until < now()
+     order by j.locked_until
+     limit p_limit
+       for update skip locked
+  loop
+    v_entry := jsonb_build_object('attempt', v_job.attempts, 'worker', v_job.locked_by, 'started_at', v_job.started_at,
+                                  'finished_at', now(), 'outcome', 'lease_expired');
+    if v_job.attempts < v_job.max_attempts then
+      update apportion.jobs_live j
+         set state = 'queued',
+             run_at = now(),
+             locked_by = null,
+             locked_until = null,
+             error_code = 'AP002',
+             error_message = format('lease expired: worker %s stopped before finishing', j.locked_by),
+             attempt_log = j.attempt_log || v_entry
+       where j.id = v_job.id;
+    else
+      v_message := format('lease expired on attempt %s of %s: worker %s stopped before finishing',
+                          v_job.attempts, v_job.max_attempts, v_job.locked_by);
+      update apportion.jobs j
+         set state = 'failed',
+             finished_at = now(),
+             locked_by = null,
+             locked_until = null,
+             error_code = 'AP002',
+             error_message = v_message,
+             attempt_log = j.attempt_log
+                           || (v_entry || jsonb_build_object('outcome', 'failed', 'error_code', 'AP002', 'error_message', v_message))
+       where j.id = v_job.id and j.state = 'running';
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  if v_count > 0 then
+    perform pg_notify('apportion_jobs', 'reclaimed');
+  end if;
+  return v_count;
+end
+$$;
+grant execute on function apportion.reclaim_expired_leases(integer) to apportion_worker;
+
+-- Claim up to p_limit runnable jobs of p_queues for p_worker_id with a lease.
+-- Jobs whose lease expired are reclaimed first. Only queues with handlers
+-- are claimed.
+create or replace function apportion.claim_jobs(
+  p_worker_id text,
+  p_queues text[],
+  p_limit integer default 100,
+  p_lease_seconds integer default 15
+)
+returns table (
+  job_id bigint,
+  tenant_id uuid,
+  queue text,
+  task text,
+  correlation_id uuid,
+  attempt integer
+)
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_queues text[];
+  v_ids bigint[] := '{}'::bigint[];
+  v_tenants uuid[];
+  v_job_queues text[];
+  v_tasks text[];
+  v_correlations uuid[];
+  v_attempts integer[];
+begin
+  if p_worker_id is null or p_worker_id = '' then
+    raise exception 'claim_jobs: worker id is required' using errcode = '22023';
+  end if;
+  if p_limit is null or p_limit < 1 or p_limit > 10000 then
+    raise exception 'claim_jobs: limit must be between 1 and 10000 (got %)', p_limit using errcode = '22023';
+  end if;
+  if p_lease_seconds is null or p_lease_seconds < 1 then
+    raise exception 'claim_jobs: lease must be at least 1 second (got %)', p_lease_seconds using errcode = '22023';
+  end if;
+  select array_agg(distinct t.queue) into v_queues
+    from apportion.queue_tasks t where t.queue = any (p_queues) and t.handler is not null;
+
+  -- A claim lost in a crash only leaves its jobs queued, so its commit need
+  -- not wait for the WAL flush (this transaction only).
+  perform set_config('synchronous_commit', 'off', true);
+  -- Probed first: most claims find no expired lease.
+  if exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()) then
+    perform apportion.reclaim_expired_leases(p_limit);
+  end if;
+
+  for v_try in 1..5 loop
+    begin
+      -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
+      with picked as (
+        select j.ctid as tid
+          from apportion.jobs_live j
+         where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
+         order by j.priority, j.run_at, j.id
+         limit p_limit
+           for update skip locked
+      ),
+      claimed as (
+        update apportion.jobs_live j
+           set state = 'running',
+               attempts = j.attempts + 1,
+               locked_by = p_worker_id,
+               locked_until = now() + make_interval(secs => p_lease_seconds),
+               started_at = now()
+         where j.ctid = any (array(select tid from picked))
+        returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
+      )
+      -- Collected, not returned as they come: rows already returned would
+      -- stay in the result if the statement then failed and is retried.
+      select array_agg(c.id), array_agg(c.tenant_id), array_agg(c.queue), array_agg(c.task),
+             array_agg(c.correlation_id), array_agg(c.attempts)
+        into v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts
+        from claimed c;
+      exit;
+    exception when serialization_failure then
+      -- A job this statement saw as queued was claimed, run and moved to
+      -- jobs_done meanwhile (Postgres cannot follow a row into another
+      -- partition). Nothing was claimed; look again.
+      v_ids := null;
+    end;
+  end loop;
+
+  return query
+    select * from unnest(v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts);
+end
+$$;
+grant execute on function apportion.claim_jobs(text, text[], integer, integer) to apportion_worker;
+
+-- Give back jobs this worker claimed but did not run (graceful shutdown).
+-- The attempt is not counted.
+create or replace function apportion.release_jobs(p_worker_id text, p_job_ids bigint[])
+returns integer
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_count integer;
+begin
+  with released as (
+    update apportion.jobs_live j
+       set state = 'queued',
+           attempts = j.attempts - 1,
+           locked_by = null,
+           locked_until = null,
+           run_at = now()
+     where j.id in (select l.id from apportion.jobs_live l
+                     where l.id = any (p_job_ids) and l.state = 'running' and l.locked_by = p_worker_id
+                       for update skip locked)
+    returning 1
+  )
+  select count(*) into v_count from released;
+  if v_count > 0 then
+    perform pg_notify('apportion_jobs', 'released');
+  end if;
+  return v_count;
+end
+$$;
+grant execute on function apportion.release_jobs(text, bigint[]) to apportion_worker;
