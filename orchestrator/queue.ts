@@ -2,15 +2,17 @@
 // db/40_queue.sql and the orchestrator only drives it.
 import { withTenant, type Sql } from './db.js';
 
+/** A row of claim_jobs: a job now running under this worker's lease. */
 export interface ClaimedJob {
-  id: bigint;
+  job_id: bigint;
   tenant_id: string | null;
   queue: string;
   task: string;
   correlation_id: string | null;
-  attempts: number;
+  attempt: number;
 }
 
+/** A row of run_tenant_jobs (apportion.job_outcome): how one attempt ended. */
 export interface JobOutcome {
   job_id: bigint;
   outcome: 'succeeded' | 'retry' | 'failed';
@@ -26,13 +28,13 @@ export async function claimJobs(sql: Sql, workerId: string, queues: string[], li
     select * from apportion.claim_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds})`;
 }
 
-export interface ClaimedOrRun extends ClaimedJob {
-  /** Null: claimed under the lease, still to run. Otherwise run in the claim's transaction. */
-  outcome: JobOutcome['outcome'] | null;
-  ms: string | null;
-  error_code: string | null;
-  error_message: string | null;
-}
+/**
+ * A row of claim_and_run_jobs: a job claimed under the lease and still to
+ * run (null outcome), or one the claim ran in its own transaction.
+ */
+export type ClaimedOrRun =
+  | (ClaimedJob & { outcome: null; ms: null; error_code: null; error_message: null })
+  | (ClaimedJob & JobOutcome);
 
 /**
  * Claim, and when the claim found at most runMax jobs, run the first

@@ -181,7 +181,7 @@ export class Worker {
         claimed = [];
         for (const r of rows) {
           if (r.outcome === null) claimed.push(r);
-          else this.report(r, { ...r, job_id: r.id, attempt: r.attempts, outcome: r.outcome, ms: r.ms ?? '0' });
+          else this.report(r, r);
         }
         if (rows.length > 0) this.lastClaimAt = new Date();
         if (claimed.length === 0) return rows.length;
@@ -194,7 +194,7 @@ export class Worker {
       this.log.error({ err: String(err) }, 'claim failed');
       return null;
     }
-    for (const j of claimed) this.inFlight.set(j.id, j);
+    for (const j of claimed) this.inFlight.set(j.job_id, j);
     if (this.stopping) {
       // Claimed while we were asked to stop: give them straight back.
       await this.release(claimed);
@@ -245,24 +245,24 @@ export class Worker {
   private async runGroup(jobs: ClaimedJob[]): Promise<void> {
     const tenantId = jobs[0]!.tenant_id;
     try {
-      const outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.id));
-      const byId = new Map(jobs.map((j) => [j.id, j]));
+      const outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id));
+      const byId = new Map(jobs.map((j) => [j.job_id, j]));
       for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
     } catch (err) {
       // The transaction rolled back: nothing happened. Give the jobs back.
       for (const j of jobs) {
-        this.log.error({ ...jobFields({ ...j, job_id: j.id }), err: String(err) }, 'job batch transaction failed; releasing');
+        this.log.error({ ...jobFields(j), err: String(err) }, 'job batch transaction failed; releasing');
       }
       await this.release(jobs);
     } finally {
-      for (const j of jobs) this.inFlight.delete(j.id);
+      for (const j of jobs) this.inFlight.delete(j.job_id);
     }
   }
 
   /** Give claimed jobs back to the queue (best effort: else their lease expires). */
   private async release(jobs: ClaimedJob[]): Promise<number> {
-    const n = await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.id)).catch(() => 0);
-    for (const j of jobs) this.inFlight.delete(j.id);
+    const n = await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.job_id)).catch(() => 0);
+    for (const j of jobs) this.inFlight.delete(j.job_id);
     return n;
   }
 
@@ -272,7 +272,7 @@ export class Worker {
     else if (o.outcome === 'retry') this.counts.retried++;
     else this.counts.failed++;
     if (this.log.isLevelEnabled(level)) {
-      const fields = { ...jobFields({ ...job, job_id: job.id }), attempt: o.attempt, ms: Number(o.ms) };
+      const fields = { ...jobFields(job), attempt: o.attempt, ms: Number(o.ms) };
       if (o.outcome === 'succeeded') this.log.debug(fields, 'job succeeded');
       else {
         const failure = { ...fields, error_code: o.error_code, error_message: o.error_message };
