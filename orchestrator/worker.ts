@@ -1,12 +1,10 @@
 // The orchestrator: listen, claim, run one transaction per tenant batch,
 // log, report health, shut down cleanly. All queue logic is SQL.
-import postgres from 'postgres';
 import type { Config } from './config.js';
 import { connect, type Sql } from './db.js';
+import { Listener } from './listener.js';
 import { jobFields, type Logger } from './log.js';
 import { claimAndRunJobs, claimJobs, enqueue, jobStatus, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
-
-export const NOTIFY_CHANNEL = 'apportion_jobs';
 
 export interface WorkerHealth {
   live: boolean;
@@ -24,7 +22,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Worker {
   private sql!: Sql;
-  private listenSql?: postgres.Sql;
+  private readonly listener: Listener;
   private stopping = false;
   private loops: Promise<void>[] = [];
   /** Claimed jobs waiting for a runner, grouped by tenant. */
@@ -40,9 +38,6 @@ export class Worker {
   private wakers = new Set<() => void>();
   private inFlight = new Map<bigint, ClaimedJob>();
   private pingWaiters = new Map<bigint, (ok: boolean) => void>();
-  private listenerConnected = false;
-  private lastHeartbeatSent = 0;
-  private lastHeartbeatSeen = 0;
   private lastClaimAt: Date | null = null;
   private lastPingOkAt: Date | null = null;
   private lastPingMs: number | null = null;
@@ -51,7 +46,10 @@ export class Worker {
   constructor(
     private readonly cfg: Config,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.listener = new Listener(cfg, log);
+    this.listener.onWake = () => this.wake();
+  }
 
   async start(): Promise<void> {
     this.sql = connect(this.cfg.databaseUrl, {
@@ -60,58 +58,16 @@ export class Worker {
       applicationName: `apportion-worker ${this.cfg.workerId}`,
     });
     await this.sql`select 1`;
-    await this.startListener();
+    await this.listener.start(this.sql);
     this.freeSlots = this.cfg.concurrency;
     this.loops.push(this.claimer());
     this.timers.push(setInterval(() => this.wake(), this.cfg.pollIntervalMs));
-    this.timers.push(setInterval(() => void this.checkListener(), Math.max(250, this.cfg.pollIntervalMs)));
     this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
     this.timers.push(setInterval(() => void this.schedulePrune(), this.cfg.pruneIntervalMs));
     for (const t of this.timers) t.unref();
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
     void this.schedulePrune();
     void this.ping().catch(() => {});
-  }
-
-  // One dedicated connection for LISTEN (never through a transaction pooler).
-  // postgres.js re-listens after a reconnect and calls onlisten again: that
-  // is where the catch-up claim goes. A heartbeat through the channel detects
-  // a listener that did not come back; the slow poll is the backstop.
-  private async startListener(): Promise<void> {
-    this.listenSql = postgres(this.cfg.listenUrl, { max: 1, onnotice: () => {}, connection: { application_name: `apportion-listener ${this.cfg.workerId}` } });
-    await this.listenSql.listen(
-      NOTIFY_CHANNEL,
-      (payload) => {
-        this.lastHeartbeatSeen = Date.now();
-        if (!payload.startsWith('heartbeat:')) this.wake();
-      },
-      () => {
-        this.listenerConnected = true;
-        this.lastHeartbeatSeen = Date.now();
-        this.log.info({ worker_id: this.cfg.workerId }, 'listener connected; catching up');
-        this.wake();
-      },
-    );
-  }
-
-  private async checkListener(): Promise<void> {
-    if (this.stopping) return;
-    const now = Date.now();
-    const interval = Math.max(250, this.cfg.pollIntervalMs);
-    if (this.lastHeartbeatSent > 0 && this.lastHeartbeatSeen < this.lastHeartbeatSent && now - this.lastHeartbeatSent > 2 * interval) {
-      if (this.listenerConnected) this.log.warn({ worker_id: this.cfg.workerId }, 'listener silent; reconnecting it');
-      this.listenerConnected = false;
-      const old = this.listenSql;
-      this.listenSql = undefined;
-      await old?.end({ timeout: 1 }).catch(() => {});
-      await this.startListener().catch((err) => this.log.error({ err: String(err) }, 'listener reconnect failed'));
-      this.lastHeartbeatSent = 0;
-      return;
-    }
-    if (this.lastHeartbeatSent === 0 || this.lastHeartbeatSeen >= this.lastHeartbeatSent) {
-      this.lastHeartbeatSent = now;
-      await this.sql`select pg_notify(${NOTIFY_CHANNEL}, ${'heartbeat:' + this.cfg.workerId})`.catch(() => {});
-    }
   }
 
   private wake(): void {
@@ -322,12 +278,12 @@ export class Worker {
   }
 
   health(): WorkerHealth {
-    const ready = !this.stopping && this.listenerConnected && this.lastPingOkAt !== null;
+    const ready = !this.stopping && this.listener.connected && this.lastPingOkAt !== null;
     return {
       live: !this.stopping,
       ready,
       worker_id: this.cfg.workerId,
-      listener_connected: this.listenerConnected,
+      listener_connected: this.listener.connected,
       last_claim_at: this.lastClaimAt?.toISOString() ?? null,
       last_ping_ok_at: this.lastPingOkAt?.toISOString() ?? null,
       last_ping_ms: this.lastPingMs,
@@ -349,6 +305,7 @@ export class Worker {
     this.stopping = true;
     this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.inFlight.size }, 'stopping: finishing in-flight work');
     for (const t of this.timers) clearInterval(t);
+    this.listener.stopHeartbeat();
     this.wake();
     this.spaceWaiter?.();
     for (const resolve of this.pingWaiters.values()) resolve(false);
@@ -374,7 +331,7 @@ export class Worker {
       const released = await this.release(inFlight);
       this.log.warn({ worker_id: this.cfg.workerId, in_flight: inFlight.length, released }, 'shutdown timeout: released unstarted jobs; the rest return when their lease expires');
     }
-    await this.listenSql?.end({ timeout: 1 }).catch(() => {});
+    await this.listener.stop();
     await this.sql.end({ timeout: drained ? 5 : 0 }).catch(() => {});
     this.log.info({ worker_id: this.cfg.workerId, drained, ...this.counts }, 'stopped');
   }
