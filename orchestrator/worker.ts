@@ -2,9 +2,10 @@
 // log, report health, shut down cleanly. All queue logic is SQL.
 import type { Config } from './config.js';
 import { connect, type Sql } from './db.js';
+import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
 import { jobFields, type Logger } from './log.js';
-import { claimAndRunJobs, claimJobs, enqueue, jobStatus, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
+import { claimAndRunJobs, claimJobs, queueOverview, releaseJobs, runJobs, type ClaimedJob, type JobOutcome, type QueueDepth } from './queue.js';
 
 export interface WorkerHealth {
   live: boolean;
@@ -23,6 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class Worker {
   private sql!: Sql;
   private readonly listener: Listener;
+  private readonly housekeeping: Housekeeping;
   private stopping = false;
   private loops: Promise<void>[] = [];
   /** Claimed jobs waiting for a runner, grouped by tenant. */
@@ -37,10 +39,7 @@ export class Worker {
   private wakeGeneration = 0;
   private wakers = new Set<() => void>();
   private inFlight = new Map<bigint, ClaimedJob>();
-  private pingWaiters = new Map<bigint, (ok: boolean) => void>();
   private lastClaimAt: Date | null = null;
-  private lastPingOkAt: Date | null = null;
-  private lastPingMs: number | null = null;
   private counts = { succeeded: 0, retried: 0, failed: 0 };
 
   constructor(
@@ -49,6 +48,7 @@ export class Worker {
   ) {
     this.listener = new Listener(cfg, log);
     this.listener.onWake = () => this.wake();
+    this.housekeeping = new Housekeeping(cfg, log);
   }
 
   async start(): Promise<void> {
@@ -62,12 +62,9 @@ export class Worker {
     this.freeSlots = this.cfg.concurrency;
     this.loops.push(this.claimer());
     this.timers.push(setInterval(() => this.wake(), this.cfg.pollIntervalMs));
-    this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
-    this.timers.push(setInterval(() => void this.schedulePrune(), this.cfg.pruneIntervalMs));
     for (const t of this.timers) t.unref();
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
-    void this.schedulePrune();
-    void this.ping().catch(() => {});
+    this.housekeeping.start(this.sql);
   }
 
   private wake(): void {
@@ -236,57 +233,24 @@ export class Worker {
         else this.log.error(failure, 'job failed for good');
       }
     }
-    const waiter = this.pingWaiters.get(o.job_id);
-    if (waiter) waiter(o.outcome === 'succeeded');
+    this.housekeeping.jobFinished(o);
   }
 
   /** Readiness: a ping job's round trip through the real queue. */
-  async ping(timeoutMs = 5000): Promise<number> {
-    const started = performance.now();
-    const id = await enqueue(this.sql, 'housekeeping', 'ping', {});
-    const ok = await new Promise<boolean>((resolve) => {
-      const finish = (v: boolean) => {
-        clearInterval(poll);
-        clearTimeout(timer);
-        this.pingWaiters.delete(id);
-        resolve(v);
-      };
-      // We usually run it ourselves (see report()); another worker may run it
-      // instead, so look at its status too.
-      const poll = setInterval(() => {
-        void jobStatus(this.sql, id).then((s) => {
-          if (s?.state === 'succeeded') finish(true);
-          else if (s?.state === 'failed') finish(false);
-        }).catch(() => {});
-      }, 100);
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      this.pingWaiters.set(id, finish);
-    });
-    this.pingWaiters.delete(id);
-    const ms = performance.now() - started;
-    if (!ok) throw new Error(`ping job ${id} did not succeed within ${timeoutMs} ms`);
-    this.lastPingOkAt = new Date();
-    this.lastPingMs = ms;
-    return ms;
-  }
-
-  private async schedulePrune(): Promise<void> {
-    if (this.stopping) return;
-    await enqueue(this.sql, 'housekeeping', 'prune', { retention: this.cfg.retention }, { jobKey: 'prune' }).catch((err) =>
-      this.log.warn({ err: String(err) }, 'could not schedule housekeeping.prune'),
-    );
+  ping(timeoutMs?: number): Promise<number> {
+    return this.housekeeping.ping(timeoutMs);
   }
 
   health(): WorkerHealth {
-    const ready = !this.stopping && this.listener.connected && this.lastPingOkAt !== null;
+    const ready = !this.stopping && this.listener.connected && this.housekeeping.lastPingOkAt !== null;
     return {
       live: !this.stopping,
       ready,
       worker_id: this.cfg.workerId,
       listener_connected: this.listener.connected,
       last_claim_at: this.lastClaimAt?.toISOString() ?? null,
-      last_ping_ok_at: this.lastPingOkAt?.toISOString() ?? null,
-      last_ping_ms: this.lastPingMs,
+      last_ping_ok_at: this.housekeeping.lastPingOkAt?.toISOString() ?? null,
+      last_ping_ms: this.housekeeping.lastPingMs,
       jobs: { ...this.counts },
       in_flight: this.inFlight.size,
     };
@@ -306,9 +270,9 @@ export class Worker {
     this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.inFlight.size }, 'stopping: finishing in-flight work');
     for (const t of this.timers) clearInterval(t);
     this.listener.stopHeartbeat();
+    this.housekeeping.stop();
     this.wake();
     this.spaceWaiter?.();
-    for (const resolve of this.pingWaiters.values()) resolve(false);
     let timer: NodeJS.Timeout | undefined;
     const finished = async () => {
       await Promise.all(this.loops);
