@@ -118,6 +118,8 @@ describe('readiness', () => {
     expect(ready.last_ping_ms).toBeGreaterThan(0);
     const status = await orchestrator.health('/status');
     expect(status.body.queues.map((q: { queue: string }) => q.queue).sort()).toEqual(['attribution', 'housekeeping', 'llm', 'maintenance']);
+    // With nothing to claim, the claimer waits for a notification or the poll.
+    await waitFor('an idle claimer', async () => (await orchestrator.health('/status')).body.claimer_state === 'waiting_for_wake');
   });
 
   it('`apportion ping` makes a round trip through the real queue and a real worker', async () => {

@@ -1,0 +1,297 @@
+// The claimer and its runners. One claimer fills a small local queue of
+// tenant groups; up to `concurrency` of them run at once, each group one
+// transaction. A single claimer means concurrent claims never collide on the
+// head of the runnable index (with several claiming loops, each had to skip
+// the others' locked rows, and throughput swung wildly from run to run).
+//
+// When every runner is idle the claim itself runs what it finds, if it is at
+// most inlineRunMax jobs, in the claim's transaction (claim_and_run_jobs):
+// one round trip from a job's arrival to its handler instead of two. Such a
+// claim holds a runner slot while it runs; the claimer does not wait for it
+// when a new wake-up arrives meanwhile.
+//
+// The claimer is in one ClaimerState at a time ("a claim" below is
+// claiming_inline when every runner is idle and nothing waits locally,
+// claiming otherwise):
+//
+//   from                  to                  when
+//   stopped               a claim             start()
+//   any but stopped       waiting_for_space   a batch of claimed jobs waits for the runners
+//   waiting_for_space     a claim             the runners took some of them
+//   claiming(_inline)     a claim             the claim found jobs, or (inline) a wake came first
+//   claiming(_inline)     waiting_for_wake    the claim found nothing
+//   claiming(_inline)     backing_off         the claim failed (200 ms, doubling up to 5 s)
+//   backing_off           a claim             the backoff is over
+//   waiting_for_wake      a claim             a notification, the backstop poll, a listener (re)connect
+//   any                   stopped             stop(), once the step under way ends
+import type { Config } from './config.js';
+import type { Sql } from './db.js';
+import { jobFields, type Logger } from './log.js';
+import { claimAndRunJobs, claimJobs, releaseJobs, runJobs, type ClaimedJob, type JobOutcome } from './queue.js';
+
+export type ClaimerState = 'claiming' | 'claiming_inline' | 'waiting_for_space' | 'waiting_for_wake' | 'backing_off' | 'stopped';
+
+export interface JobCounts {
+  succeeded: number;
+  retried: number;
+  failed: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Dispatcher {
+  /** Called with every outcome, run by a runner or inline by a claim. */
+  onJobOutcome: (o: JobOutcome) => void = () => {};
+  private sql!: Sql;
+  private stopping = false;
+  private claimerState: ClaimerState = 'stopped';
+  private claimerLoop: Promise<void> = Promise.resolve();
+  private pollTimer?: NodeJS.Timeout;
+  private wakeGeneration = 0;
+  private wakeWaiters = new Set<() => void>();
+  /** Resumes a claimer waiting for the local queue to drop below a batch. */
+  private resumeOnSpace: (() => void) | undefined;
+  /** Claimed jobs waiting for a runner, one tenant group per entry. */
+  private readyGroups: ClaimedJob[][] = [];
+  private readyJobCount = 0;
+  /** Runner slots free: groups (and inline claims) running at once <= concurrency. */
+  private freeRunnerSlots = 0;
+  /** Running groups and inline claims, awaited on stop. */
+  private runningWork = new Set<Promise<void>>();
+  /** Jobs we hold under our lease: claimed, not yet finished or released. */
+  private leasedJobs = new Map<bigint, ClaimedJob>();
+  private lastClaim: Date | null = null;
+  private counts: JobCounts = { succeeded: 0, retried: 0, failed: 0 };
+
+  constructor(
+    private readonly cfg: Pick<Config, 'workerId' | 'queues' | 'concurrency' | 'batchSize' | 'inlineRunMax' | 'leaseSeconds' | 'pollIntervalMs'>,
+    private readonly log: Logger,
+  ) {}
+
+  get state(): ClaimerState {
+    return this.claimerState;
+  }
+
+  get lastClaimAt(): Date | null {
+    return this.lastClaim;
+  }
+
+  get leasedJobCount(): number {
+    return this.leasedJobs.size;
+  }
+
+  get jobCounts(): JobCounts {
+    return { ...this.counts };
+  }
+
+  start(sql: Sql): void {
+    this.sql = sql;
+    this.freeRunnerSlots = this.cfg.concurrency;
+    this.claimerLoop = this.claimLoop();
+    // The backstop when no notification arrives.
+    this.pollTimer = setInterval(() => this.wake(), this.cfg.pollIntervalMs);
+    this.pollTimer.unref();
+  }
+
+  /** Jobs may be waiting: a claimer waiting for a wake claims again. */
+  wake(): void {
+    this.wakeGeneration++;
+    for (const w of this.wakeWaiters) w();
+    this.wakeWaiters.clear();
+  }
+
+  /**
+   * No new claims; running groups get timeoutMs to finish; claimed jobs not
+   * started go back to the queue, and after a timeout so does every job
+   * still leased. Resolves whether everything running finished in time.
+   */
+  async stop(timeoutMs: number): Promise<boolean> {
+    this.stopping = true;
+    clearInterval(this.pollTimer);
+    this.wake();
+    this.resumeOnSpace?.();
+    let timer: NodeJS.Timeout | undefined;
+    const finished = async () => {
+      await this.claimerLoop;
+      while (this.runningWork.size > 0) await Promise.all([...this.runningWork]);
+      return true;
+    };
+    const drained = await Promise.race([
+      finished(),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    // Claimed but never started: back to the queue, the attempt not counted.
+    const unstarted = this.readyGroups.splice(0).flat();
+    if (unstarted.length > 0) {
+      const released = await this.release(unstarted);
+      this.log.info({ worker_id: this.cfg.workerId, released }, 'released claimed jobs that were not started');
+    }
+    if (!drained) {
+      const leased = [...this.leasedJobs.values()];
+      const released = await this.release(leased);
+      this.log.warn({ worker_id: this.cfg.workerId, in_flight: leased.length, released }, 'shutdown timeout: released unstarted jobs; the rest return when their lease expires');
+    }
+    return drained;
+  }
+
+  private waitForWake(since: number): Promise<void> {
+    if (this.wakeGeneration !== since || this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.wakeWaiters.add(resolve));
+  }
+
+  private async claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      if (this.readyJobCount >= this.cfg.batchSize) {
+        this.claimerState = 'waiting_for_space';
+        await new Promise<void>((resolve) => (this.resumeOnSpace = resolve));
+        continue;
+      }
+      const generation = this.wakeGeneration;
+      let claimed: number | null;
+      if (this.cfg.inlineRunMax > 0 && this.freeRunnerSlots === this.cfg.concurrency && this.readyGroups.length === 0) {
+        this.claimerState = 'claiming_inline';
+        this.freeRunnerSlots--;
+        const inline = this.claimBatch(true);
+        this.trackRunning(inline.finally(() => this.freeRunnerSlot()));
+        const first = await Promise.race([inline, this.waitForWake(generation).then(() => 'woken' as const)]);
+        if (first === 'woken') continue;
+        claimed = first;
+      } else {
+        this.claimerState = 'claiming';
+        claimed = await this.claimBatch(false);
+      }
+      if (claimed === null) {
+        this.claimerState = 'backing_off';
+        failures++;
+        await sleep(Math.min(5000, 100 * 2 ** failures));
+        continue;
+      }
+      failures = 0;
+      if (claimed === 0) {
+        this.claimerState = 'waiting_for_wake';
+        await this.waitForWake(generation);
+      }
+    }
+    this.claimerState = 'stopped';
+  }
+
+  /**
+   * One claim of a full batch (claims are made while fewer than a batch of
+   * jobs wait locally; smaller claims would split into ever smaller run
+   * transactions). Inline: jobs the claim ran itself are reported, the rest
+   * queued for the runners. Returns how many jobs were claimed, or null when
+   * the claim failed (logged).
+   */
+  private async claimBatch(inline: boolean): Promise<number | null> {
+    const limit = this.cfg.batchSize;
+    let claimed: ClaimedJob[];
+    try {
+      if (inline) {
+        const rows = await claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax);
+        claimed = [];
+        for (const r of rows) {
+          if (r.outcome === null) claimed.push(r);
+          else this.report(r, r);
+        }
+        if (rows.length > 0) this.lastClaim = new Date();
+        if (claimed.length === 0) return rows.length;
+      } else {
+        claimed = await claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds);
+        if (claimed.length === 0) return 0;
+        this.lastClaim = new Date();
+      }
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'claim failed');
+      return null;
+    }
+    for (const j of claimed) this.leasedJobs.set(j.job_id, j);
+    if (this.stopping) {
+      // Claimed while we were asked to stop: give them straight back.
+      await this.release(claimed);
+      return claimed.length;
+    }
+    // Group by tenant; split big groups so every runner has work.
+    const chunk = Math.max(1, Math.ceil(claimed.length / this.cfg.concurrency));
+    const groups = new Map<string | null, ClaimedJob[]>();
+    for (const j of claimed) {
+      const g = groups.get(j.tenant_id);
+      if (g) g.push(j);
+      else groups.set(j.tenant_id, [j]);
+    }
+    for (const jobs of groups.values()) {
+      for (let i = 0; i < jobs.length; i += chunk) this.readyGroups.push(jobs.slice(i, i + chunk));
+    }
+    this.readyJobCount += claimed.length;
+    this.startReadyGroups();
+    return claimed.length;
+  }
+
+  /** Start ready groups while runner slots are free. */
+  private startReadyGroups(): void {
+    while (!this.stopping && this.freeRunnerSlots > 0 && this.readyGroups.length > 0) {
+      const jobs = this.readyGroups.shift()!;
+      this.readyJobCount -= jobs.length;
+      this.freeRunnerSlots--;
+      this.trackRunning(this.runTenantGroup(jobs).finally(() => this.freeRunnerSlot()));
+    }
+    if (this.readyJobCount < this.cfg.batchSize) {
+      this.resumeOnSpace?.();
+      this.resumeOnSpace = undefined;
+    }
+  }
+
+  private freeRunnerSlot(): void {
+    this.freeRunnerSlots++;
+    this.startReadyGroups();
+  }
+
+  private trackRunning(work: Promise<unknown>): void {
+    const p = work.then(() => {}, () => {});
+    this.runningWork.add(p);
+    void p.then(() => this.runningWork.delete(p));
+  }
+
+  /** One tenant's jobs: one transaction, each job in its own savepoint. */
+  private async runTenantGroup(jobs: ClaimedJob[]): Promise<void> {
+    const tenantId = jobs[0]!.tenant_id;
+    try {
+      const outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id));
+      const byId = new Map(jobs.map((j) => [j.job_id, j]));
+      for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
+    } catch (err) {
+      // The transaction rolled back: nothing happened. Give the jobs back.
+      for (const j of jobs) {
+        this.log.error({ ...jobFields(j), err: String(err) }, 'job batch transaction failed; releasing');
+      }
+      await this.release(jobs);
+    } finally {
+      for (const j of jobs) this.leasedJobs.delete(j.job_id);
+    }
+  }
+
+  /** Give claimed jobs back to the queue (best effort: else their lease expires). */
+  private async release(jobs: ClaimedJob[]): Promise<number> {
+    const n = await releaseJobs(this.sql, this.cfg.workerId, jobs.map((j) => j.job_id)).catch(() => 0);
+    for (const j of jobs) this.leasedJobs.delete(j.job_id);
+    return n;
+  }
+
+  private report(job: ClaimedJob, o: JobOutcome): void {
+    const level = o.outcome === 'succeeded' ? 'debug' : o.outcome === 'retry' ? 'warn' : 'error';
+    if (o.outcome === 'succeeded') this.counts.succeeded++;
+    else if (o.outcome === 'retry') this.counts.retried++;
+    else this.counts.failed++;
+    if (this.log.isLevelEnabled(level)) {
+      const fields = { ...jobFields(job), attempt: o.attempt, ms: Number(o.ms) };
+      if (o.outcome === 'succeeded') this.log.debug(fields, 'job succeeded');
+      else {
+        const failure = { ...fields, error_code: o.error_code, error_message: o.error_message };
+        if (o.outcome === 'retry') this.log.warn(failure, 'job failed; will retry');
+        else this.log.error(failure, 'job failed for good');
+      }
+    }
+    this.onJobOutcome(o);
+  }
+}
