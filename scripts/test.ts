@@ -13,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { startCluster, recreateDatabase, findSystemBinDir, type Server } from './lib/cluster.js';
 import { migrate } from '../orchestrator/migrate.js';
+import { diffSnapshot, dumpSchema } from './lib/schema.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// npm test [-- lint|pgtap|vitest ...] [pgtap-tests/x.sql ...] [vitest filters/flags ...]
+// npm test [-- lint|schema|pgtap|vitest ...] [pgtap-tests/x.sql ...] [vitest filters/flags ...]
 const args = process.argv.slice(2);
-const PARTS = ['lint', 'pgtap', 'vitest'];
+const PARTS = ['lint', 'schema', 'pgtap', 'vitest'];
 const only = new Set(args.filter((a) => PARTS.includes(a)));
 const pgtapFiles = args.filter((a) => a.endsWith('.sql'));
 const vitestArgs = args.filter((a) => !PARTS.includes(a) && !a.endsWith('.sql'));
@@ -59,7 +60,7 @@ function ensureTools(external: boolean): void {
   }
 }
 
-/** plpgsql_check over every PL/pgSQL function in schema apportion. */
+/** plpgsql_check over every PL/pgSQL function in apportion's schemas. */
 async function lint(url: string): Promise<boolean> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
@@ -73,7 +74,7 @@ async function lint(url: string): Promise<boolean> {
         left join lateral (select t.tgrelid, t.tgnewtable, t.tgoldtable from pg_trigger t where t.tgfoid = f.oid limit 1) trg on true
         cross join lateral plpgsql_check_function_tb(f.oid, coalesce(trg.tgrelid, 0),
                                                      newtable => trg.tgnewtable, oldtable => trg.tgoldtable) r
-       where n.nspname = 'apportion' and l.lanname = 'plpgsql'
+       where n.nspname in ('apportion', 'apportion_internal') and l.lanname = 'plpgsql'
        order by 1, r.lineno`;
     for (const f of findings) console.error(`plpgsql_check ${f.level}: ${f.fn} line ${f.lineno ?? '?'}: ${f.message}`);
     console.log(findings.length === 0 ? 'plpgsql_check: no findings' : `plpgsql_check: ${findings.length} finding(s)`);
@@ -81,6 +82,17 @@ async function lint(url: string): Promise<boolean> {
   } finally {
     await sql.end();
   }
+}
+
+/** The committed schema snapshot matches what this install produced. */
+function checkSchema(url: string): boolean {
+  const diff = diffSnapshot(dumpSchema(url));
+  if (diff === '') {
+    console.log('schema: test/schema.sql matches a fresh install');
+    return true;
+  }
+  console.error(`${diff}\nschema: test/schema.sql differs from a fresh install (above); if the change is intended, run npm run schema and commit test/schema.sql`);
+  return false;
 }
 
 function pgProve(url: string): boolean {
@@ -137,6 +149,7 @@ try {
   await sql.end();
 
   if (want('lint')) ok = (await lint(url)) && ok;
+  if (want('schema')) ok = checkSchema(url) && ok;
   if (want('pgtap')) ok = pgProve(url) && ok;
   if (want('vitest')) ok = vitest(env, Boolean(external)) && ok;
 } catch (err) {
