@@ -7,6 +7,7 @@ import { startHealthServer, serverPort } from './health.js';
 import { createLogger } from './log.js';
 import { migrate } from './migrate.js';
 import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
+import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
 
 const USAGE = `usage: apportion <command> [options]
@@ -140,6 +141,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       console.error(`${err.message}\n\n${USAGE}`);
       process.exit(2);
+    }
+    if (err instanceof SchemaVersionError) {
+      // EX_CONFIG: nothing to retry until the database or the orchestrator changes.
+      console.error(`apportion: ${err.message}`);
+      process.exit(78);
     }
     const e = err as { message?: string; code?: string };
     console.error(`apportion: ${e.message ?? String(err)}${e.code ? ` (SQLSTATE ${e.code})` : ''}`);

@@ -110,31 +110,49 @@ const RESET_PRIVILEGES = `
   $$`;
 
 // What db/ defines and the catalog holds: functions, views, triggers (other
-// than constraint triggers) and policies in apportion's schemas. A row this
-// transaction did not write is one db/ no longer defines.
-const LEFTOVERS = `
-  select kind, name, drop_sql from (
-    select 'function' as kind, p.oid::regprocedure::text as name, p.xmin,
+// than constraint triggers and partitions' clones) and policies in
+// apportion's schemas, with the version of each catalog row. A row that
+// applying db/ did not write again is one db/ no longer defines. (Functions
+// are told by their row's ctid, taken after the privilege reset rewrote
+// every one of them; the others by xmin.)
+const DEFINED_OBJECTS = `
+  select kind, name, drop_sql, version from (
+    select 'function' as kind, p.oid::regprocedure::text as name, p.ctid::text as version,
            format('drop %s %s', case p.prokind when 'p' then 'procedure' else 'function' end, p.oid::regprocedure) as drop_sql
       from pg_proc p where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
     union all
-    select 'view', c.oid::regclass::text, r.xmin, format('drop view %s', c.oid::regclass)
+    select 'view', c.oid::regclass::text, case when r.xmin = pg_current_xact_id()::xid then 'written' end,
+           format('drop view %s', c.oid::regclass)
       from pg_class c join pg_rewrite r on r.ev_class = c.oid and r.rulename = '_RETURN'
      where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace) and c.relkind = 'v'
     union all
-    select 'trigger', format('%s on %s', t.tgname, t.tgrelid::regclass), t.xmin,
+    select 'trigger', format('%s on %s', t.tgname, t.tgrelid::regclass), case when t.xmin = pg_current_xact_id()::xid then 'written' end,
            format('drop trigger %I on %s', t.tgname, t.tgrelid::regclass)
       from pg_trigger t join pg_class c on c.oid = t.tgrelid
      where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
        and not t.tgisinternal and t.tgparentid = 0
     union all
-    select 'policy', format('%s on %s', p.polname, p.polrelid::regclass), p.xmin,
+    select 'policy', format('%s on %s', p.polname, p.polrelid::regclass), case when p.xmin = pg_current_xact_id()::xid then 'written' end,
            format('drop policy %I on %s', p.polname, p.polrelid::regclass)
       from pg_policy p join pg_class c on c.oid = p.polrelid
      where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
   ) o
-  where o.xmin <> pg_current_xact_id()::xid
   order by kind, name`;
+
+interface DefinedObject {
+  kind: string;
+  name: string;
+  drop_sql: string;
+  version: string | null;
+}
+
+/** The objects, named in full whatever the search_path db/ is applied with. */
+async function definedObjects(client: pg.Client): Promise<DefinedObject[]> {
+  await client.query('set local search_path = pg_catalog');
+  const { rows } = await client.query<DefinedObject>(DEFINED_OBJECTS);
+  await client.query('set local search_path = apportion, pg_catalog');
+  return rows;
+}
 
 /**
  * Apply db/*.sql as apportion_owner, in one transaction, when anything
@@ -154,6 +172,9 @@ async function applySources(client: pg.Client, force: boolean, log: (msg: string
     await client.query('set local search_path = apportion, pg_catalog');
     await client.query('set local check_function_bodies = on');
     await client.query(RESET_PRIVILEGES);
+    const functionsBefore = new Map(
+      (await definedObjects(client)).filter((o) => o.kind === 'function').map((o) => [o.name, o.version]),
+    );
     for (const f of files) {
       try {
         await client.query(f.sql);
@@ -161,8 +182,10 @@ async function applySources(client: pg.Client, force: boolean, log: (msg: string
         throw new Error(`db/${f.name}: ${(err as Error).message}`, { cause: err });
       }
     }
-    const leftovers = await client.query<{ kind: string; name: string; drop_sql: string }>(LEFTOVERS);
-    for (const l of leftovers.rows) {
+    const leftovers = (await definedObjects(client)).filter((o) =>
+      o.kind === 'function' ? functionsBefore.get(o.name) === o.version : o.version !== 'written',
+    );
+    for (const l of leftovers) {
       try {
         await client.query(l.drop_sql);
       } catch (err) {

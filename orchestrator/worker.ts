@@ -9,6 +9,7 @@ import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
 import type { Logger } from './log.js';
 import { queueOverview, type QueueDepth } from './queue.js';
+import { checkSchemaVersion } from './schema.js';
 
 export interface WorkerHealth {
   live: boolean;
@@ -47,7 +48,12 @@ export class Worker {
       prepare: this.cfg.prepare,
       applicationName: `apportion-worker ${this.cfg.workerId}`,
     });
-    await this.sql`select 1`;
+    try {
+      await checkSchemaVersion(this.sql);
+    } catch (err) {
+      await this.sql.end({ timeout: 1 }).catch(() => {});
+      throw err;
+    }
     await this.listener.start(this.sql);
     this.dispatcher.start(this.sql);
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
