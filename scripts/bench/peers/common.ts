@@ -1,4 +1,4 @@
-// Shared by the peer benchmark (scripts/bench-peers.ts) and its child
+// Shared by the peer benchmark (main.ts) and its child
 // processes: statistics, the wall clock, login roles, the tenant table.
 import { spawnSync } from 'node:child_process';
 import type postgres from 'postgres';

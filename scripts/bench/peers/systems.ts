@@ -1,5 +1,5 @@
 // The systems measured, built from the bench database's URLs; the same list
-// serves the parent (scripts/bench-peers.ts) and the kill-test child.
+// serves the parent (main.ts) and the kill-test child.
 import { apportionSystem } from './apportion.js';
 import { graphileSystem } from './graphile.js';
 import { pgbossSystem } from './pgboss.js';

@@ -16,13 +16,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { acquireDatabase } from './lib/cluster.js';
-import { migrate } from '../orchestrator/migrate.js';
-import { benchEngine, engineMarkdown } from './bench/engine.js';
-import { benchQueue, queueMarkdown } from './bench/queue.js';
-import { machine, machineMarkdown, writeDocSection } from './bench/report.js';
+import { acquireDatabase } from '../lib/cluster.js';
+import { migrate } from '../../orchestrator/migrate.js';
+import { benchEngine, engineMarkdown } from './engine.js';
+import { benchQueue, queueMarkdown } from './queue.js';
+import { machine, machineMarkdown, writeDocSection } from './report.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const RESULTS = path.join(root, 'bench-results');
 
 interface SectionContext {
