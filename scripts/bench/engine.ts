@@ -13,6 +13,7 @@
 // committed on a durable cluster, starting from an empty allocations table.
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
+import { stat, type Stat } from './lib/stats.js';
 
 export const KINDS = [
   'last_touch', 'first_touch', 'last_non_direct', 'linear', 'time_decay', 'position_based', 'fixed_split',
@@ -35,14 +36,7 @@ const TENANT_H = '0b0b0000-0000-4000-8000-00000000000c';
 const WINDOW_START = '2025-03-01T00:00:00Z';
 const WINDOW_END = '2025-03-11T00:00:00Z';
 
-export interface Stat {
-  /** seconds */
-  median: number;
-  min: number;
-  max: number;
-  runs: number[];
-}
-
+// Every Stat here is in seconds.
 export interface KindResult {
   kind: Kind;
   modelVersion: string;
@@ -88,13 +82,6 @@ export interface EngineBenchOptions {
   shrink?: number;
   repeats?: number;
   log?: (line: string) => void;
-}
-
-function stat(runs: number[]): Stat {
-  const sorted = [...runs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, runs };
 }
 
 type Sql = postgres.Sql<Record<string, unknown>>;

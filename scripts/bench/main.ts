@@ -13,17 +13,10 @@
 //
 // To add a section, append to SECTIONS: a name, and run(url) returning the
 // JSON to store and the markdown body of its docs section.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { acquireDatabase } from '../lib/cluster.js';
-import { migrate } from '../../orchestrator/migrate.js';
 import { benchEngine, engineMarkdown } from './engine.js';
 import { benchQueue, queueMarkdown } from './queue.js';
-import { machine, machineMarkdown, writeDocSection } from './report.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const RESULTS = path.join(root, 'bench-results');
+import { machine, machineMarkdown, writeDocSection, writeResults } from './lib/report.js';
+import { numberFlag, runOnBenchDatabase } from './lib/run.js';
 
 interface SectionContext {
   url: string;
@@ -62,12 +55,8 @@ const SECTIONS: Section[] = [
 ];
 
 const args = process.argv.slice(2);
+const shrink = numberFlag(args, '--shrink', 1);
 const shrinkAt = args.indexOf('--shrink');
-const shrink = shrinkAt >= 0 ? Number(args[shrinkAt + 1]) : 1;
-if (!(shrink >= 1)) {
-  console.error('--shrink needs a number >= 1');
-  process.exit(2);
-}
 const names = args.filter((a, i) => !a.startsWith('--') && (shrinkAt < 0 || i !== shrinkAt + 1));
 const unknown = names.filter((n) => !SECTIONS.some((s) => s.name === n));
 if (unknown.length > 0) {
@@ -76,33 +65,21 @@ if (unknown.length > 0) {
 }
 const chosen = SECTIONS.filter((s) => names.length === 0 || names.includes(s.name));
 
-// Durable settings: this is not the tests' fast mode.
-const target = await acquireDatabase('apportion_bench');
-let failed = false;
-try {
-  await migrate(target.url);
-  const m = await machine(target.url);
+await runOnBenchDatabase('apportion_bench', async (url) => {
+  const m = await machine(url);
   const date = new Date().toISOString().slice(0, 10);
   console.log(machineMarkdown(m, date));
   if (shrink !== 1) console.log(`--shrink ${shrink}: smoke run, data sizes / ${shrink}; docs/benchmarks.md is left alone`);
-  fs.mkdirSync(RESULTS, { recursive: true });
   for (const section of chosen) {
     console.log(`\n== ${section.name} ==`);
     const t0 = Date.now();
-    const out = await section.run({ url: target.url, shrink, log: (l) => console.log(l) });
-    const file = path.join(RESULTS, `${section.name}${shrink !== 1 ? `.shrink${shrink}` : ''}.json`);
-    fs.writeFileSync(file, JSON.stringify({ section: section.name, date: new Date().toISOString(), machine: m, shrink, result: out.json }, null, 2) + '\n');
+    const out = await section.run({ url, shrink, log: (l) => console.log(l) });
+    const file = writeResults(section.name, m, shrink, out.json);
     console.log(`\n${out.markdown}\n`);
-    console.log(`wrote ${path.relative(root, file)} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`wrote ${file} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     if (shrink === 1) {
       writeDocSection(section.name, section.title, `${machineMarkdown(m, date)}\n\n${out.markdown}`);
       console.log(`updated docs/benchmarks.md section ${section.name}`);
     }
   }
-} catch (err) {
-  console.error(err);
-  failed = true;
-} finally {
-  await target.release();
-}
-process.exit(failed ? 1 : 0);
+});

@@ -17,10 +17,10 @@
 //   5. burn-down again after a million jobs have passed through the queue.
 import postgres from 'postgres';
 import { loginRoleUrl } from '../lib/roles.js';
-import { bareTableBound, percentile, pgbench, sleep, stat, type Stat } from './peers/common.js';
-import { loadConfig } from '../../orchestrator/config.js';
-import { createLogger } from '../../orchestrator/log.js';
-import { Worker } from '../../orchestrator/worker.js';
+import type { Worker } from '../../orchestrator/worker.js';
+import { bareTableBound, pgbench } from './lib/pgbench.js';
+import { fmt, percentile, r0, sleep, stat, type Stat } from './lib/stats.js';
+import { BATCH, benchWorker, CONCURRENCY } from './lib/worker.js';
 
 export interface QueueBenchResult {
   setup: { jobs: number; rounds: number; concurrency: number; batchSize: number; historyJobs: number; pgbenchClients: number };
@@ -46,28 +46,6 @@ export interface QueueBenchOptions {
 }
 
 const ROUNDS = 3;
-const r0 = (x: number) => Math.round(x).toLocaleString('en-US');
-const fmt = (s: Stat) => `${r0(s.median)} (${r0(s.min)}..${r0(s.max)})`;
-// The orchestrator settings every queue benchmark uses (bench:peers too):
-// two runners (one per core) fed by the claimer, 1000 jobs per claim.
-// Measured here (drains of 50,000 no-ops): batches of 2,000 or 3 runners were
-// no better than 1,000 and 2, only noisier.
-export const CONCURRENCY = 2;
-export const BATCH = 1000;
-
-/** The orchestrator as every queue benchmark runs it (bench:peers too). */
-export function startWorker(url: string, env: Record<string, string> = {}): Worker {
-  const cfg = loadConfig({
-    DATABASE_URL: url,
-    APPORTION_CONCURRENCY: String(CONCURRENCY),
-    APPORTION_BATCH_SIZE: String(BATCH),
-    APPORTION_HEALTH_PORT: '-1',
-    APPORTION_PING_INTERVAL_MS: '3600000',
-    APPORTION_WORKER_ID: `bench-${process.pid}`,
-    ...env,
-  });
-  return new Worker(cfg, createLogger('warn'));
-}
 
 /** Enqueue n no-op jobs in one call; returns seconds. */
 async function enqueueNoops(admin: postgres.Sql, n: number): Promise<number> {
@@ -134,7 +112,7 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
     const bareRates: number[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       await admin`vacuum analyze apportion.jobs_live`;
-      const w = startWorker(workerUrl);
+      const w = benchWorker(workerUrl);
       await w.start();
       await sleep(300);
       const [enq, dr] = await burnDown(admin, w, N);
@@ -155,7 +133,7 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
 
     // 3: idle latency, enqueue to handler start.
     log(`latency: ${LATENCY_SAMPLES} jobs enqueued one at a time ~10 ms apart, workers idle and listening`);
-    const w = startWorker(workerUrl);
+    const w = benchWorker(workerUrl);
     await w.start();
     await sleep(300);
     const enq = postgres(workerUrl, { max: 1, onnotice: () => {} });
@@ -227,7 +205,7 @@ export async function benchQueue(url: string, opts: QueueBenchOptions = {}): Pro
     // 5: after a million jobs.
     log(`history: pushing ${HISTORY} no-op jobs through the queue, then burn-down again`);
     await admin`vacuum analyze apportion.jobs_live`;
-    const hw = startWorker(workerUrl);
+    const hw = benchWorker(workerUrl);
     await hw.start();
     let historySecs = 0;
     for (let passed = 0; passed < HISTORY; passed += 100_000) {

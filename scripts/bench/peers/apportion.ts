@@ -1,21 +1,12 @@
 // apportion: the orchestrator's Worker class in-process (the code `npm start`
-// runs), with scripts/bench/queue.ts's concurrency and batch, connected as a
-// login role in apportion_worker. Workload (c) uses a bench-only task,
+// runs), with the queue bench's concurrency and batch (../lib/worker.ts),
+// connected as a login role in apportion_worker. Workload (c) uses a bench-only task,
 // attribution.bench_tenant_row, registered in the bench database only (see
 // registerBenchTask): its handler inserts the row under RLS inside run_jobs'
 // transaction, which also marks the job succeeded.
 import postgres from 'postgres';
-import { Worker } from '../../../orchestrator/worker.js';
-import type { TenantJob } from './common.js';
-import type { Kind, QueueSystem, RunningWorker } from './system.js';
-
-import { CONCURRENCY, BATCH, startWorker } from '../queue.js';
-
-export { CONCURRENCY, BATCH };
-
-export function apportionWorker(workerUrl: string, workerId: string): Worker {
-  return startWorker(workerUrl, { APPORTION_WORKER_ID: workerId });
-}
+import { BATCH, benchWorker, CONCURRENCY } from '../lib/worker.js';
+import type { Kind, QueueSystem, RunningWorker, TenantJob } from './system.js';
 
 /**
  * Register attribution.bench_tenant_row in this (throwaway) database only;
@@ -56,7 +47,7 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
     workloads: { noop: true, latency: true, tenant: true },
     async setup() {},
     async startWorker(): Promise<RunningWorker> {
-      const w = apportionWorker(workerUrl, `bench-peers-${process.pid}-${++workers}`);
+      const w = benchWorker(workerUrl, { APPORTION_WORKER_ID: `bench-peers-${process.pid}-${++workers}` });
       await w.start();
       // The worker's own readiness ping is a succeeded job too: let it pass.
       await new Promise((r) => setTimeout(r, 300));

@@ -12,8 +12,7 @@
 // job in a separate statement.
 import { Logger, makeWorkerUtils, run, type Task, type WorkerUtils } from 'graphile-worker';
 import postgres from 'postgres';
-import { TENANT_ROW_INSERT, wallMs, type TenantJob } from './common.js';
-import type { Kind, QueueSystem, RunningWorker } from './system.js';
+import { TENANT_ROW_INSERT, wallMs, type Kind, type QueueSystem, type RunningWorker, type TenantJob } from './system.js';
 
 export type GraphileMode = 'default' | 'batched';
 

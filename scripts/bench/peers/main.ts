@@ -22,35 +22,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
-import { acquireDatabase } from '../../lib/cluster.js';
 import { loginRoleUrl } from '../../lib/roles.js';
-import { migrate } from '../../../orchestrator/migrate.js';
+import { bareTableBound } from '../lib/pgbench.js';
+import { machine, machineMarkdown, RESULTS, ROOT, writeDocSection, writeResults, type Machine } from '../lib/report.js';
+import { numberFlag, runOnBenchDatabase } from '../lib/run.js';
+import { fmt, percentile, r0, sleep, stat, type Stat } from '../lib/stats.js';
 import { registerBenchTask } from './apportion.js';
 import { renderChart, type ChartRow } from './chart.js';
-import { bareTableBound, percentile, sleep, stat, tenantJobs, until, wallMs, type Stat } from './common.js';
-import type { QueueSystem } from './system.js';
-import { machine, machineMarkdown, writeDocSection, type Machine } from '../report.js';
+import { tenantJobs, wallMs, type QueueSystem } from './system.js';
 import { makeSystem, SYSTEM_KEYS, type BenchUrls } from './systems.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const CHART = path.join(root, 'docs', 'benchmarks-peers.svg');
-const RESULTS = path.join(root, 'bench-results');
-const CHILD = path.join(root, 'scripts', 'bench', 'peers', 'child.ts');
+const CHART = path.join(ROOT, 'docs', 'benchmarks-peers.svg');
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'child.ts');
 
 // ---- arguments -------------------------------------------------------------
 const args = process.argv.slice(2);
-function flag(name: string, fallback: number): number {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!(v >= 1)) {
-    console.error(`${name} needs a number >= 1`);
-    process.exit(2);
-  }
-  return v;
-}
-const shrink = flag('--shrink', 1);
-const ROUNDS = flag('--rounds', 3);
+const shrink = numberFlag(args, '--shrink', 1);
+const ROUNDS = numberFlag(args, '--rounds', 3);
 const N = Math.max(1000, Math.round(50_000 / shrink));
 const LATENCY = Math.max(50, Math.round(500 / shrink));
 const TENANT_JOBS = Math.max(500, Math.round(10_000 / shrink));
@@ -90,9 +78,7 @@ interface KillResult {
   notCompleted: number;
 }
 
-const r0 = (x: number) => Math.round(x).toLocaleString('en-US');
 const ms2 = (x: number) => x.toFixed(2);
-const fmt = (s: Stat | undefined, f = r0) => (s ? `${f(s.median)} (${f(s.min)}..${f(s.max)})` : 'n/a');
 
 // ---- setup -------------------------------------------------------------------
 async function setupBenchSchema(admin: postgres.Sql, url: string): Promise<BenchUrls> {
@@ -129,6 +115,16 @@ async function setupBenchSchema(admin: postgres.Sql, url: string): Promise<Bench
 
 // ---- workloads -----------------------------------------------------------------
 const TIMEOUT = 600_000;
+
+/** Poll `done` every `everyMs` until it returns true or `timeoutMs` passes. */
+async function until(done: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await done()) return true;
+    await sleep(everyMs);
+  }
+  return done();
+}
 
 async function waitDone(s: QueueSystem, w: { handled(k: 'noop' | 'tenant_row'): number }, kind: 'noop' | 'tenant_row', n: number, what: string): Promise<void> {
   // Handler count first (no database load), then the database's word that
@@ -193,7 +189,7 @@ async function tenantRun(admin: postgres.Sql, s: QueueSystem, run: string): Prom
 async function killTest(admin: postgres.Sql, s: QueueSystem, urls: BenchUrls, log: (l: string) => void): Promise<KillResult> {
   const run = `kill-${s.key}`;
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    cwd: root,
+    cwd: ROOT,
     env: { ...process.env, BENCH_SYSTEM: s.key, BENCH_URLS: JSON.stringify(urls) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -357,7 +353,7 @@ async function publish(result: PeersResult, m: Machine, date: string): Promise<v
   } else {
     const smoke = path.join(RESULTS, `peers.shrink${shrink}.svg`);
     fs.writeFileSync(smoke, svg);
-    console.log(`wrote ${path.relative(root, smoke)}`);
+    console.log(`wrote ${path.relative(ROOT, smoke)}`);
   }
 }
 
@@ -370,17 +366,14 @@ if (args.includes('--from-results')) {
   await publish(saved.result, saved.machine, saved.date.slice(0, 10));
   process.exit(0);
 }
-const target = await acquireDatabase('apportion_bench_peers');
-let failed = false;
-try {
-  await migrate(target.url);
-  const admin = postgres(target.url, { max: 2, onnotice: () => {} });
-  const m = await machine(target.url);
+await runOnBenchDatabase('apportion_bench_peers', async (url) => {
+  const admin = postgres(url, { max: 2, onnotice: () => {} });
+  const m = await machine(url);
   const date = new Date().toISOString().slice(0, 10);
   log(machineMarkdown(m, date));
   log(`load average at start: ${m.loadAverageAtStart.join(' / ')} (${m.cores} cores; other work may be running)`);
   if (shrink !== 1) log(`--shrink ${shrink}: smoke run; docs are left alone`);
-  const urls = await setupBenchSchema(admin, target.url);
+  const urls = await setupBenchSchema(admin, url);
   const systems = SYSTEM_KEYS.map((k) => makeSystem(k, urls));
   for (const s of systems) await s.setup();
   const results = new Map<string, SystemResult>(systems.map((s) => [s.key, { key: s.key, label: s.label, settings: s.settings, tenantRowCheck: [] }]));
@@ -398,7 +391,7 @@ try {
       runs.get(s.key)!.drain.push(drain);
       log(`round ${round} (a) ${s.label}: enqueue ${r0(enq)}/s, drain ${r0(drain)}/s`);
     }
-    const rb = await bareTableBound(admin, target.url, 'bench_peers.raw', N, PGBENCH_CLIENTS);
+    const rb = await bareTableBound(admin, url, 'bench_peers.raw', N, PGBENCH_CLIENTS);
     if (rb !== null) raw.push(rb);
     log(`round ${round} raw SQL bound: ${rb === null ? 'no pgbench' : r0(rb) + '/s'}`);
     for (const s of systems.filter((x) => x.workloads.latency)) {
@@ -454,17 +447,8 @@ try {
     ratios,
     notes,
   };
-  fs.mkdirSync(RESULTS, { recursive: true });
-  const file = path.join(RESULTS, `peers${shrink !== 1 ? `.shrink${shrink}` : ''}.json`);
-  fs.writeFileSync(file, JSON.stringify({ section: 'peers', date: new Date().toISOString(), machine: m, shrink, result }, null, 2) + '\n');
-  console.log(`wrote ${path.relative(root, file)}`);
+  console.log(`wrote ${writeResults('peers', m, shrink, result)}`);
   await publish(result, m, date);
   for (const s of systems) await s.close();
   await admin.end();
-} catch (err) {
-  console.error(err);
-  failed = true;
-} finally {
-  await target.release();
-}
-process.exit(failed ? 1 : 0);
+});

@@ -12,8 +12,7 @@
 import pg from 'pg';
 import { PgBoss } from 'pg-boss';
 import postgres from 'postgres';
-import { TENANT_ROW_INSERT, wallMs, type TenantJob } from './common.js';
-import type { Kind, QueueSystem, RunningWorker } from './system.js';
+import { TENANT_ROW_INSERT, wallMs, type Kind, type QueueSystem, type RunningWorker, type TenantJob } from './system.js';
 
 const SCHEMA = 'pgboss';
 const BATCH = 500;

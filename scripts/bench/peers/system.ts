@@ -1,6 +1,33 @@
 // What the peer benchmark needs from each queue it measures. One adapter per
-// system (apportion.ts, graphile.ts, pgboss.ts); the same workloads drive all.
-import type { TenantJob } from './common.js';
+// system (apportion.ts, graphile.ts, pgboss.ts); the same workloads drive all,
+// and the same clock times them.
+
+/**
+ * Milliseconds since the epoch on the host's wall clock, with sub-millisecond
+ * resolution. PostgreSQL's clock_timestamp() reads the same clock (one
+ * machine), so Node and database timestamps can be compared directly.
+ */
+export const wallMs = () => performance.timeOrigin + performance.now();
+
+/** The tenants of workload (c); tenant of job i is TENANTS[i % 50]. */
+export const TENANT_COUNT = 50;
+export const TENANTS = Array.from({ length: TENANT_COUNT }, (_, i) => `0d0d0000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
+
+export interface TenantJob {
+  tenant: string;
+  ref: string;
+  run: string;
+}
+
+export function tenantJobs(n: number, run: string): TenantJob[] {
+  return Array.from({ length: n }, (_, i) => ({ tenant: TENANTS[i % TENANT_COUNT]!, ref: String(i), run }));
+}
+
+/**
+ * The insert every (c) handler runs for its job, inside a transaction that
+ * has app.tenant_id set locally: RLS on the table checks it.
+ */
+export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
 
 export type Kind = 'noop' | 'tenant_row';
 

@@ -1,56 +1,10 @@
-// Shared by the peer benchmark (main.ts) and its child
-// processes: statistics, the wall clock, login roles, the tenant table.
+// pgbench on the benchmark's own server, and the bare-table bound it drives.
 import { spawnSync } from 'node:child_process';
 import type postgres from 'postgres';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findSystemBinDir } from '../../lib/cluster.js';
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-  runs: number[];
-}
-
-export function stat(runs: number[]): Stat {
-  const s = [...runs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]!, runs };
-}
-
-export function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Milliseconds since the epoch on the host's wall clock, with sub-millisecond
- * resolution. PostgreSQL's clock_timestamp() reads the same clock (one
- * machine), so Node and database timestamps can be compared directly.
- */
-export const wallMs = () => performance.timeOrigin + performance.now();
-
-/** The tenants of workload (c); tenant of job i is TENANTS[i % 50]. */
-export const TENANT_COUNT = 50;
-export const TENANTS = Array.from({ length: TENANT_COUNT }, (_, i) => `0d0d0000-0000-4000-8000-${String(i + 1).padStart(12, '0')}`);
-
-export interface TenantJob {
-  tenant: string;
-  ref: string;
-  run: string;
-}
-
-export function tenantJobs(n: number, run: string): TenantJob[] {
-  return Array.from({ length: n }, (_, i) => ({ tenant: TENANTS[i % TENANT_COUNT]!, ref: String(i), run }));
-}
-
-/**
- * The insert every (c) handler runs for its job, inside a transaction that
- * has app.tenant_id set locally: RLS on the table checks it.
- */
-export const TENANT_ROW_INSERT = 'insert into bench_peers.tenant_rows (tenant_id, run, ref) values ($1::uuid, $2, $3)';
 
 /**
  * Run a pgbench script; returns seconds, or null when there is no pgbench
@@ -77,16 +31,6 @@ export function pgbench(url: string, script: string, clients: number, transactio
     throw new Error(`pgbench failed (exit ${res.status}): ${(res.stderr || String(res.error ?? '')).trim().split('\n').slice(0, 5).join(' | ')}`);
   }
   return secs;
-}
-
-/** Poll `done` every `everyMs` until it returns true or `timeoutMs` passes. */
-export async function until(done: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 5): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await done()) return true;
-    await sleep(everyMs);
-  }
-  return done();
 }
 
 /**

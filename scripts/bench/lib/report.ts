@@ -6,8 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const DOC = path.join(root, 'docs', 'benchmarks.md');
+/** The repository root; paths printed by the benchmarks are relative to it. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DOC = path.join(ROOT, 'docs', 'benchmarks.md');
+/** Where every benchmark writes its results (tracked: docs/benchmarks.md rests on them). */
+export const RESULTS = path.join(ROOT, 'bench-results');
 
 export interface Machine {
   cpu: string;
@@ -63,4 +66,16 @@ export function writeDocSection(name: string, title: string, body: string): void
   else doc = doc.trimEnd() + '\n\n' + block + '\n';
   fs.mkdirSync(path.dirname(DOC), { recursive: true });
   fs.writeFileSync(DOC, doc);
+}
+
+/**
+ * Write bench-results/<section>.json (<section>.shrinkN.json for a smoke
+ * run) with the run's date, machine and shrink; returns its path relative to
+ * the repository root.
+ */
+export function writeResults(section: string, m: Machine, shrink: number, result: unknown): string {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const file = path.join(RESULTS, `${section}${shrink !== 1 ? `.shrink${shrink}` : ''}.json`);
+  fs.writeFileSync(file, JSON.stringify({ section, date: new Date().toISOString(), machine: m, shrink, result }, null, 2) + '\n');
+  return path.relative(ROOT, file);
 }
