@@ -9,7 +9,8 @@
 // Without DATABASE_URL it starts a throwaway cluster with durable settings
 // (fsync and synchronous_commit on: not the tests' fast mode) and migrates it.
 // --shrink N divides data sizes by N for a smoke run; such figures are
-// printed but never written to docs/benchmarks.md.
+// printed and written to bench-results/<section>.shrinkN.json (ignored by
+// git), never to docs/benchmarks.md.
 //
 // To add a section, append to SECTIONS: a name, and run(url) returning the
 // JSON to store and the markdown body of its docs section.

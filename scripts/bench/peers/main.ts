@@ -16,7 +16,7 @@
 // medians with min..max and the ratio apportion / peer per round.
 // Writes bench-results/peers.json, the `peers` section of docs/benchmarks.md
 // and docs/benchmarks-peers.svg; --shrink N (smoke run) writes only
-// bench-results/peers.shrinkN.json.
+// bench-results/peers.shrinkN.json and .svg (ignored by git).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
