@@ -81,7 +81,7 @@ async function statementBound(admin: postgres.Sql, workerUrl: string, n: number,
   await enqueueNoops(admin, total);
   await admin`vacuum analyze apportion.jobs_live`;
   // pgbench substitutes :ids as text, so it is gset as an array expression.
-  const secs = pgbench(workerUrl, `select 'array[' || coalesce(string_agg(id::text, ','), '') || ']::bigint[]' as ids from apportion.claim_jobs('pgbench-' || :client_id, array['housekeeping'], ${batch}, 60) \\gset
+  const secs = pgbench(workerUrl, `select 'array[' || coalesce(string_agg(job_id::text, ','), '') || ']::bigint[]' as ids from apportion.claim_jobs('pgbench-' || :client_id, array['housekeeping'], ${batch}, 60) \\gset
 select count(*) from apportion.run_tenant_jobs('pgbench-' || :client_id, null, :ids);
 `, clients, perClient);
   const [left] = await admin<{ n: number }[]>`select count(*)::int as n from apportion.jobs_live`;
