@@ -1,5 +1,6 @@
--- The security model as catalog scans, so objects added later are covered
--- without touching this file:
+-- The security model as catalog scans over apportion's schemas (apportion
+-- and apportion_internal), so objects added later are covered without
+-- touching this file:
 --   (a) no runtime role is superuser, BYPASSRLS or CREATEROLE, belongs to
 --       another role (least of all apportion_owner), or owns anything in
 --       schema apportion;
@@ -10,12 +11,15 @@
 --   (d) no function in the schema is EXECUTE-able by PUBLIC;
 --   (e) no view bypasses the caller's RLS (views are security_invoker; no
 --       materialized view holds tenant rows);
---   (f) no policy that applies to a runtime role or PUBLIC is plain "true".
+--   (f) no policy that applies to a runtime role or PUBLIC is plain "true";
+--   (g) no runtime role (nor PUBLIC) may use schema apportion_internal or
+--       execute anything in it: internal helpers are for triggers, the owner
+--       and SECURITY DEFINER functions only.
 -- Each scan is a temporary view that lists violations; the test asserts it
 -- is empty, then plants one violation of each kind (rolled back with the
 -- test) and asserts the same view finds it, so no scan passes vacuously.
 begin;
-select plan(20);
+select plan(25);
 
 create temp view runtime_roles as
 select r.oid, r.rolname::text as rolname
@@ -40,16 +44,16 @@ select r.rolname, 'can act as apportion_owner' from runtime_roles r
 create temp view runtime_owned_objects as
 select r.rolname, o.kind, o.name
   from (select 'schema' as kind, n.nspname::text as name, n.nspowner as owner
-          from pg_namespace n where n.nspname = 'apportion'
+          from pg_namespace n where n.nspname in ('apportion', 'apportion_internal')
         union all
         select 'relation', c.relname::text, c.relowner
-          from pg_class c where c.relnamespace = 'apportion'::regnamespace
+          from pg_class c where c.relnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
         union all
         select 'function', p.oid::regprocedure::text, p.proowner
-          from pg_proc p where p.pronamespace = 'apportion'::regnamespace
+          from pg_proc p where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
         union all
         select 'type', t.typname::text, t.typowner
-          from pg_type t where t.typnamespace = 'apportion'::regnamespace) o
+          from pg_type t where t.typnamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)) o
   join runtime_roles r on pg_has_role(r.oid, o.owner, 'member');
 
 -- (b) ---------------------------------------------------------------------------
@@ -76,13 +80,31 @@ select p.oid::regprocedure::text as fn, v.problem
    ('not owned by apportion_owner', pg_get_userbyid(p.proowner) <> 'apportion_owner'),
    ('PUBLIC can execute', has_function_privilege('public', p.oid, 'EXECUTE'))
  ) v(problem, bad)
- where p.pronamespace = 'apportion'::regnamespace and p.prosecdef and v.bad;
+ where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace) and p.prosecdef and v.bad;
 
 -- (d) ---------------------------------------------------------------------------
 create temp view public_executable_functions as
 select p.oid::regprocedure::text as fn
   from pg_proc p
- where p.pronamespace = 'apportion'::regnamespace and has_function_privilege('public', p.oid, 'EXECUTE');
+ where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+   and has_function_privilege('public', p.oid, 'EXECUTE');
+
+-- (g) ---------------------------------------------------------------------------
+create temp view internal_reachable as
+select r.rolname, 'usage on schema apportion_internal' as what
+  from runtime_roles r where has_schema_privilege(r.oid, 'apportion_internal', 'USAGE')
+union all
+select 'public', 'usage on schema apportion_internal'
+ where exists (select from pg_namespace n, aclexplode(n.nspacl) a
+                where n.nspname = 'apportion_internal' and a.grantee = 0 and a.privilege_type = 'USAGE')
+union all
+select r.rolname, 'execute ' || p.oid::regprocedure::text
+  from pg_proc p cross join runtime_roles r
+ where p.pronamespace = 'apportion_internal'::regnamespace and has_function_privilege(r.oid, p.oid, 'EXECUTE')
+union all
+select 'public', 'execute ' || p.oid::regprocedure::text
+  from pg_proc p
+ where p.pronamespace = 'apportion_internal'::regnamespace and has_function_privilege('public', p.oid, 'EXECUTE');
 
 -- (e) ---------------------------------------------------------------------------
 create temp view views_bypassing_rls as
@@ -128,6 +150,10 @@ select is((select coalesce(array_agg(relname || ': ' || problem order by relname
   '(e) every view in schema apportion runs as the caller (security_invoker), no materialized view holds tenant rows');
 select is((select coalesce(array_agg(policy order by policy), '{}') from open_policies), '{}'::text[],
   '(f) no policy open to a runtime role or PUBLIC is plain true');
+select ok((select count(*) from pg_proc where pronamespace = 'apportion_internal'::regnamespace) > 0,
+  '(g) the scan has internal helpers to look at');
+select is((select coalesce(array_agg(rolname || ': ' || what order by rolname, what), '{}') from internal_reachable), '{}'::text[],
+  '(g) no runtime role nor PUBLIC can use schema apportion_internal or execute any function in it');
 
 -- Self-checks: plant one violation of each kind; each scan must find it ---------
 create table apportion.scan_probe (tenant_id uuid);
@@ -139,6 +165,11 @@ create materialized view apportion.scan_probe_matview as select tenant_id from a
 create function apportion.scan_probe_definer() returns integer language sql security definer as 'select 1';
 create function apportion.scan_probe_public_path() returns integer language sql security definer
   set search_path = public, pg_temp as 'select 1';
+create function apportion_internal.scan_probe_helper() returns integer language sql as 'select 1';
+revoke execute on function apportion_internal.scan_probe_helper() from public;
+grant execute on function apportion_internal.scan_probe_helper() to apportion_ingest;
+grant usage on schema apportion_internal to apportion_reader;
+create function apportion_internal.scan_probe_public() returns integer language sql as 'select 1';
 alter role apportion_reader bypassrls;
 grant apportion_owner to apportion_worker;
 
@@ -162,6 +193,12 @@ select ok('apportion.scan_probe_definer()' in (select fn from public_executable_
   'self-check (d): a function EXECUTE-able by PUBLIC is found');
 select is((select array_agg(relname order by relname) from views_bypassing_rls), array['scan_probe_matview', 'scan_probe_view'],
   'self-check (e): a view without security_invoker and a materialized view with tenant_id are found');
+select ok(('apportion_ingest', 'execute apportion_internal.scan_probe_helper()') in (select rolname, what from internal_reachable),
+  'self-check (g): an internal helper a runtime role may execute is found');
+select ok(('apportion_reader', 'usage on schema apportion_internal') in (select rolname, what from internal_reachable),
+  'self-check (g): USAGE on apportion_internal for a runtime role is found');
+select ok(('public', 'execute apportion_internal.scan_probe_public()') in (select rolname, what from internal_reachable),
+  'self-check (g): an internal helper PUBLIC may execute (the default for a new function) is found');
 -- (apportion_worker now belongs to apportion_owner, so the owner_admin
 -- policies count as open to it as well.)
 select ok('scan_probe.scan_probe_open' in (select policy from open_policies),

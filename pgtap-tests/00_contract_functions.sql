@@ -1,0 +1,100 @@
+-- Every function of each of apportion's schemas, by name, and exactly which
+-- ones each runtime role may execute: a function added, removed or granted
+-- anywhere fails here until this list (and README's tables, which a vitest
+-- compares with the catalog) says so.
+begin;
+select plan(6);
+
+select functions_are('apportion', array[
+    'activate_model', 'allocate_event', 'allocation_rows', 'claim_and_run_jobs', 'claim_jobs',
+    'compute_allocations', 'create_tenant', 'current_tenant_id', 'deactivate_model', 'enqueue',
+    'enqueue_many', 'job_status', 'open_failures', 'param_interval', 'param_share', 'payload_keys_only',
+    'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
+    'reclaim_expired_leases', 'recompute_window', 'register_model', 'release_jobs', 'replay_failed_job',
+    'require_model', 'require_tenant', 'resolve_failed_job', 'resolve_model_params', 'run_jobs', 'run_task',
+    'run_tenant_jobs', 'schema_version', 'store_allocations', 'task_allocate_event', 'task_noop',
+    'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window'
+], 'schema apportion holds exactly the functions README documents');
+
+select functions_are('apportion_internal', array[
+    'check_tenant_write', 'default_channels', 'enqueue_new_events', 'forbid_model_change',
+    'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job', 'queue_tasks_changed', 'record_failure'
+], 'schema apportion_internal holds exactly the internal helpers');
+
+select is(
+  (select array_agg(p.oid::regprocedure::text order by p.oid::regprocedure::text collate "C") from pg_proc p
+    where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+      and has_function_privilege('apportion_ingest', p.oid, 'execute')),
+  array[
+    'apportion.activate_model(text)',
+    'apportion.current_tenant_id()',
+    'apportion.deactivate_model(text)',
+    'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
+    'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.job_status(bigint)',
+    'apportion.require_model(text)',
+    'apportion.require_tenant()',
+    'apportion.schema_version()'
+  ]::text[],
+  'apportion_ingest may execute exactly these functions');
+
+select is(
+  (select array_agg(p.oid::regprocedure::text order by p.oid::regprocedure::text collate "C") from pg_proc p
+    where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+      and has_function_privilege('apportion_worker', p.oid, 'execute')),
+  array[
+    'apportion.allocate_event(uuid,text)',
+    'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.claim_and_run_jobs(text,text[],integer,integer,integer)',
+    'apportion.claim_jobs(text,text[],integer,integer)',
+    'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.current_tenant_id()',
+    'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
+    'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.job_status(bigint)',
+    'apportion.open_failures(uuid,integer)',
+    'apportion.param_interval(jsonb,text,interval)',
+    'apportion.param_share(jsonb,text,numeric)',
+    'apportion.payload_keys_only(jsonb,text[],text)',
+    'apportion.payload_text(jsonb,text,text)',
+    'apportion.payload_timestamptz(jsonb,text,text)',
+    'apportion.payload_uuid(jsonb,text,text)',
+    'apportion.prune_jobs(interval)',
+    'apportion.queue_overview()',
+    'apportion.reclaim_expired_leases(integer)',
+    'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
+    'apportion.release_jobs(text,bigint[])',
+    'apportion.replay_failed_job(bigint)',
+    'apportion.require_model(text)',
+    'apportion.require_tenant()',
+    'apportion.resolve_failed_job(bigint)',
+    'apportion.resolve_model_params(text,jsonb)',
+    'apportion.run_jobs(text,bigint[])',
+    'apportion.run_task(text,text,jsonb)',
+    'apportion.run_tenant_jobs(text,uuid,bigint[])',
+    'apportion.schema_version()',
+    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.task_allocate_event(jsonb)',
+    'apportion.task_noop(jsonb)',
+    'apportion.task_ping(jsonb)',
+    'apportion.task_prune(jsonb)',
+    'apportion.task_reclaim_leases(jsonb)',
+    'apportion.task_recompute_window(jsonb)'
+  ]::text[],
+  'apportion_worker may execute exactly these functions');
+
+select is(
+  (select array_agg(p.oid::regprocedure::text order by p.oid::regprocedure::text collate "C") from pg_proc p
+    where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+      and has_function_privilege('apportion_reader', p.oid, 'execute')),
+  array[
+    'apportion.current_tenant_id()',
+    'apportion.require_tenant()',
+    'apportion.schema_version()'
+  ]::text[],
+  'apportion_reader may execute exactly these functions');
+
+select is(apportion.schema_version(), 2, 'the schema reports contract version 2');
+
+select * from finish();
+rollback;
