@@ -1,6 +1,6 @@
 -- The attribution engine: split each conversion's revenue across channels.
 --
--- Exact integer cents (attribution.md): every channel c of an event gets a
+-- Exact integer cents (docs/attribution.md): every channel c of an event gets a
 -- weight numerator W_c (an exact decimal) over the event's denominator
 -- D = sum(W_c). Its exact share is revenue * W_c / D; it first gets
 -- floor(revenue * W_c / D), computed with exact numeric div(), and the
@@ -32,19 +32,14 @@
 -- the event's in-window touches on the channel (0 for fixed_split and
 -- fallback rows).
 -- The allocation rows for a set of one tenant's events under one model,
--- computed, not stored: the engine's one query, for compute_allocations
--- (which resolves the tenant and the model's params). The events are those
--- named in p_event_ids, or when it is null, those with occurred_at in
+-- computed, not stored: the engine's one query. The events are those named
+-- in p_event_ids, or when it is null, those with occurred_at in
 -- [p_window_start, p_window_end). A plain SQL function without SET clauses,
--- so the planner inlines it into its caller's statement (pgTAP 26 checks
--- that it does): a call that passes null for one way of naming events has
--- that branch reduced at plan time, even in a generic plan, to a one-time
--- filter that never runs, estimated at one row, so the plan for a few named
--- events is made for a few events and not also for a window of unknown
--- size. Row level security decides which events and touches it sees, as
--- for any query of the caller's; p_tenant only narrows the scans. Without
--- a SET clause it also has no pinned search_path: its body is parsed under
--- the caller's, so it is run from compute_allocations, which pins one.
+-- so the planner inlines it into its caller's statement and folds away the
+-- branch for the way of naming events that was passed null, even in a
+-- generic plan. Row level security decides what it sees; p_tenant only
+-- narrows the scans. It has no pinned search_path (that would stop the
+-- inlining), so it is run from compute_allocations, which pins one.
 -- The lookback window is computed on the UTC wall clock, so '30 days' is
 -- always 720 hours whatever the session's time zone.
 create or replace function apportion.allocation_rows(
@@ -74,14 +69,9 @@ returns table (
 language sql stable
 as $$
   with ev as materialized (
-    -- For the single-touch kinds in customer order, so that their per-event
-    -- probes walk the lookback index (tenant, customer, time) in its own
-    -- order instead of jumping about it: measured 100,000 events' compute
-    -- 0.72 -> 0.53 s, and a cost per event that no longer grows with the
-    -- size of the window (cache misses). The weighted kinds join all touches
-    -- at once and sort their own way: for them, when the kind is known at
-    -- plan time (windows), the sort key is a constant and the planner drops
-    -- the sort.
+    -- The single-touch kinds take events in customer order, so their
+    -- per-event probes walk the lookback index in its own order; for the
+    -- weighted kinds the sort key is a constant and the planner drops it.
     select u.* from (
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from,
              e.revenue_cents, e.currency
@@ -97,18 +87,15 @@ as $$
     order by case when p_kind in ('last_touch', 'first_touch', 'last_non_direct') then u.customer_id end
   ),
   single as (
-    -- Single-touch kinds: one channel gets weight 1 and so the whole revenue;
-    -- no money arithmetic needed. Per event, one lookback index range scan
-    -- gathers its touches' channels in touch order (occurred_at, id) into an
-    -- array (an aggregate keeps the lateral a per-event nested loop however
-    -- the statistics look); the chosen position is read off the array. No
-    -- sort of all touches, no window passes. touchpoint_count counts the
-    -- event's touches on the chosen channel; without touches the event goes
-    -- to the fallback channel with a count of 0.
-    -- The window's lower bound comes precomputed from ev: a plain comparison
-    -- can serve as an index condition under row level security, an
-    -- expression with a non-leakproof operator (timestamptz - interval)
-    -- could not.
+    -- Single-touch kinds: one channel gets the whole revenue, no money
+    -- arithmetic. Per event, one lookback index range scan gathers its
+    -- touches' channels in touch order (occurred_at, id) into an array (the
+    -- aggregate keeps the lateral a per-event nested loop) and the chosen
+    -- position is read off it. Without touches the event goes to the
+    -- fallback channel with a touchpoint_count of 0.
+    -- The window's lower bound comes precomputed from ev: under row level
+    -- security only a plain comparison can be an index condition
+    -- (timestamptz - interval is not leakproof).
     select ev.id as event_id, ev.revenue_cents, ev.currency, ev.occurred_at, s.channels,
            case p_kind
              when 'last_touch' then cardinality(s.channels)
@@ -125,10 +112,8 @@ as $$
            and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
       ) s
      where p_kind in ('last_touch', 'first_touch', 'last_non_direct')
-     -- Back in event id order: rows then reach the allocations key index,
-     -- and the foreign key probes into the events key, in key order rather
-     -- than at random. (The weighted kinds' rows come out of the money
-     -- math's windows in event order.)
+     -- Back in event id order, so rows reach the allocations key and the
+     -- foreign key probes the events key in key order, not at random.
      order by ev.id
   ),
   touch as (
@@ -154,9 +139,9 @@ as $$
   touch_marked as not materialized (
     -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly;
     -- capped at 61 (every weight from there on is 0) so that a touch millions
-    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a subquery of its own: otherwise the planner
-    -- pastes the numeric division into each of the four decay_factors joins
-    -- that read x12, and time_decay ran ~1 s slower per 100,000 events.)
+    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a
+    -- subquery, so the division runs once and is not pasted into each of the
+    -- four decay_factors joins that read x12.)
     select touch.*,
            case when p_kind = 'time_decay' then
              least(div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
@@ -207,12 +192,10 @@ as $$
      where p_kind = 'fixed_split'
   ),
   floored as (
-    -- (offset 0 keeps this a subquery of its own, so each row's product and
-    -- division run once: the remainder below is derived from the quotient
-    -- by a multiplication, exactly, instead of by a second numeric division,
-    -- the costly part of the money math when weights carry 18 decimals.
-    -- The order by tells the next level that rows come in event order, as
-    -- they already do, so its windows need no sort.)
+    -- (offset 0 keeps this a subquery, so each row's product and division
+    -- run once; the remainder below is derived from the quotient by an exact
+    -- multiplication rather than a second division. The order by tells the
+    -- next level that rows already come in event order: no sort.)
     select cw.*, div(cw.share_num, cw.d)::bigint as floor_cents
       from (select cw.*, cw.revenue_cents * cw.w as share_num,
                    sum(cw.w) over (partition by cw.event_id) as d
@@ -252,18 +235,14 @@ grant execute on function apportion.allocation_rows(uuid, text, interval, text, 
 
 -- Allocations for a set of the current tenant's events, computed, not stored
 -- (see allocation_rows).
--- Settings pinned for speed, not results: JIT compilation costs more than it
--- saves on this query, parallel workers only slow the small branches, and
--- grouping touches into channels by sorting (not hashing) hands the money
--- math its rows already in event order (measured 0.15 s less per 100,000
--- events for linear and time_decay).
+-- Settings pinned for speed, not results: no JIT, no parallel workers, and
+-- channels grouped by sorting, which hands the money math its rows in event
+-- order.
 -- Named events (allocate_event) go through a static statement, whose plan
 -- PL/pgSQL caches (allocate_event asks for the generic one). A window goes
--- through EXECUTE, so it is planned afresh for its model and its size on
--- every call: after five calls in a session a cached statement may switch
--- to its generic plan (it did here, its estimate being the cheaper), and for
--- a window that plan (made for an unknown kind and a guessed few hundred
--- events) ran 100,000 events ~8% slower.
+-- through EXECUTE, so it is planned afresh for its model and its size: a
+-- cached statement may switch to a generic plan made for a guessed few
+-- hundred events.
 create or replace function apportion.compute_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -317,10 +296,10 @@ grant execute on function apportion.compute_allocations(text, uuid[], timestampt
 -- writes nothing: computed_at and correlation_id name the run that last
 -- changed a row.
 -- When none of these events has rows for this model yet (new events, a new
--- model: the common case) the rows go in by a plain insert, which skips the
--- upsert's speculative insertion per row (measured ~8% of storing) and the
--- stale-row search. Rows that appear meanwhile (a concurrent run on the same
--- events) raise unique_violation, and the call takes the upsert path.
+-- model: the common case) the rows go in by a plain insert, without the
+-- upsert's speculative insertion per row or the stale-row search. Rows that
+-- appear meanwhile (a concurrent run on the same events) raise
+-- unique_violation, and the call takes the upsert path.
 create or replace function apportion.store_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -425,10 +404,8 @@ grant execute on function apportion.store_allocations(text, uuid[], timestamptz,
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
 -- One event is the queue's unit (attribution.allocate_event runs this per
--- job): a generic plan for the engine's statements saves re-planning them on
--- every call (measured, compute_allocations for one event: 0.13-0.20 ms
--- generic against 1.8-2.0 ms custom, every kind), while recompute_window
--- plans its one big run afresh (see compute_allocations).
+-- job): a generic plan for the engine's statements saves planning them on
+-- every call, while recompute_window plans its one big run afresh.
 create or replace function apportion.allocate_event(p_event_id uuid, p_model_version text)
 returns setof apportion.attribution_allocations
 language plpgsql

@@ -164,13 +164,13 @@ end
 $$;
 grant execute on function apportion.task_reclaim_leases(jsonb) to apportion_worker;
 
--- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls.
--- It runs with its caller's rights and search_path (run_jobs pins it) and
--- names everything schema-qualified, so it carries no SET clause of its own:
--- entering a function with one costs ~1 us, a third of a no-op job's run.
--- It is generated from the registry (apportion.queue_tasks.handler), the one
--- place that maps tasks to handlers, as static calls: no dynamic SQL per job.
--- A trigger regenerates it whenever the registry changes.
+-- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls,
+-- generated from the registry (apportion.queue_tasks.handler), the one place
+-- that maps tasks to handlers, as static calls: no dynamic SQL per job. It
+-- runs with its caller's rights and search_path (run_jobs pins it), names
+-- everything schema-qualified, and so carries no SET clause, whose cost a
+-- no-op job would feel. A trigger regenerates it whenever the registry
+-- changes.
 create or replace function apportion_internal.generate_task_dispatcher()
 returns void
 language plpgsql

@@ -52,8 +52,8 @@ create index attribution_allocations_report_idx
 -- k = X's whole part, c1, c2, c3 = the 4-digit groups of its fraction
 -- (part 0, 1, 2, 3). Part 0 is exact (0.5^k = 5^k / 10^k); parts 1..3 keep
 -- 50 decimals of a 60-decimal power(), so the product is good to ~1e-49:
--- far more than the 18 decimals a weight keeps, and four index/hash lookups
--- instead of one numeric power() per touch, which is ten times slower.
+-- far more than the 18 decimals a weight keeps, and four lookups instead of
+-- one numeric power() per touch.
 -- Global constants, not tenant data: no tenant_id, no RLS.
 create table apportion.decay_factors (
   part smallint not null constraint decay_factors_part_range check (part between 0 and 3),

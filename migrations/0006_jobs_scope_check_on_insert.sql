@@ -1,11 +1,8 @@
 -- Up Migration
 -- A job's task scope (a system task only as a system job, a tenant task only
 -- with a tenant) is checked when the job is inserted, by its own restrictive
--- policy, instead of in the WITH CHECK of every write. Runtime roles cannot
--- change a job's queue, task or tenant afterwards (no UPDATE privilege on
--- those columns), so re-checking on update proved nothing; it did cost a
--- registry lookup per finished job (~1 ms per 1,000), because finishing a
--- job is an UPDATE that moves its row from jobs_live to jobs_done.
+-- policy, instead of in the WITH CHECK of every write: runtime roles cannot
+-- change a job's queue, task or tenant afterwards.
 set local role apportion_owner;
 
 do $$

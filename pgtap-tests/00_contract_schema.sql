@@ -1,4 +1,4 @@
--- The public schema contract of product.md: tables, stable columns and their
+-- The public schema contract (README, "SQL API"): tables, stable columns and their
 -- types, keys, foreign keys, policies and the public functions. Internal
 -- tables and columns are free to change and are not pinned here.
 begin;

@@ -1,20 +1,21 @@
--- The worker must never mutate ingest data (the old Celery worker did). It is
+-- The worker must never mutate ingest data. It is
 -- refused by privileges -- "permission denied for table", before any trigger
 -- or policy runs -- for its own tenant's rows too. Ingest is append-only:
 -- apportion_ingest may INSERT the same rows but never UPDATE or DELETE them.
 begin;
+\ir lib/fixtures.sql
 select plan(22);
 
 -- Fixtures, as the superuser: one touchpoint and one event of tenant A.
-select apportion.create_tenant('tenant a', 'aaaaaaaa-0000-4000-8000-00000000000a');
-select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
-insert into apportion.touchpoints (id, customer_id, channel, occurred_at, external_id)
-values ('aaaaaaaa-0000-4000-8000-0000000a0001', 'cust-1', 'email', '2026-01-01 00:00Z', 'tp-1');
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency, external_event_id)
-values ('aaaaaaaa-0000-4000-8000-0000000e0001', 'cust-1', '2026-01-02 00:00Z', 1000, 'EUR', 'ord-1');
+\o /dev/null
+select apportion_test.make_tenant('tenant a', 'aaaaaaaa-0000-4000-8000-00000000000a');
+select apportion_test.make_touch('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-1', 'email', '2026-01-01 00:00Z', 'tp-1');
+select apportion_test.make_event('aaaaaaaa-0000-4000-8000-00000000000a', 'cust-1', '2026-01-02 00:00Z', 1000, 'EUR',
+  p_id => 'aaaaaaaa-0000-4000-8000-0000000e0001', p_external_id => 'ord-1');
+\o
 
 -- apportion_worker, its tenant set ------------------------------------------------
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', 'aaaaaaaa-0000-4000-8000-00000000000a') \g /dev/null
 select is((select count(*) from apportion.touchpoints), 1::bigint, 'worker: reads its tenant''s touchpoints');
 select is((select count(*) from apportion.attribution_events), 1::bigint, 'worker: reads its tenant''s events');
 
@@ -35,10 +36,10 @@ select throws_ok($$delete from apportion.attribution_events$$,
   '42501', 'permission denied for table attribution_events', 'worker: DELETE from attribution_events refused by privilege');
 select throws_ok($$truncate apportion.attribution_events$$,
   '42501', 'permission denied for table attribution_events', 'worker: TRUNCATE of attribution_events refused by privilege');
-reset role;
+select apportion_test.as_admin() \g /dev/null
 
 -- apportion_ingest, same tenant: the same INSERTs succeed, nothing else does.
-set local role apportion_ingest;
+select apportion_test.as_role('apportion_ingest', 'aaaaaaaa-0000-4000-8000-00000000000a') \g /dev/null
 select lives_ok($$insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('cust-2', 'email', '2026-01-03 00:00Z')$$,
   'ingest: the same INSERT into touchpoints succeeds');
 select throws_ok($$update apportion.touchpoints set campaign = 'rewritten'$$,
@@ -56,7 +57,7 @@ select throws_ok($$delete from apportion.attribution_events$$,
   '42501', 'permission denied for table attribution_events', 'ingest: DELETE from attribution_events refused (append-only)');
 select throws_ok($$truncate apportion.attribution_events$$,
   '42501', 'permission denied for table attribution_events', 'ingest: TRUNCATE of attribution_events refused');
-reset role;
+select apportion_test.as_admin() \g /dev/null
 
 -- The superuser sees the fixture rows unchanged, plus the ingest role's two.
 select results_eq(

@@ -1,5 +1,5 @@
 // The SQL engine against an independent TypeScript implementation of
-// attribution.md (test/helpers/reference.ts), row for row: channel, cents,
+// docs/attribution.md (test/helpers/reference.ts), row for row: channel, cents,
 // ratio, touchpoint_count, for every model kind and several parameter sets,
 // over seeded random data in several tenants. Data goes in through SQL as
 // apportion_ingest; the engine runs as apportion_worker, with a session time

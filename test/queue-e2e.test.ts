@@ -1,5 +1,5 @@
-// The whole path with a real orchestrator process: the old system's three
-// executions (parity vector through recompute_window jobs), readiness,
+// The whole path with a real orchestrator process: the parity vector's three
+// executions through recompute_window jobs, readiness,
 // automatic allocation on ingest, and bad jobs that must not hurt anything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -62,7 +62,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-describe('the old system end to end', () => {
+describe('the parity vector end to end', () => {
   let firstRun: Awaited<ReturnType<typeof allocations>>;
 
   it('execution A: recompute_window through the queue writes the 6 parity allocations', async () => {

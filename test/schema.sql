@@ -75,14 +75,9 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
     LANGUAGE sql STABLE
     AS $$
   with ev as materialized (
-    -- For the single-touch kinds in customer order, so that their per-event
-    -- probes walk the lookback index (tenant, customer, time) in its own
-    -- order instead of jumping about it: measured 100,000 events' compute
-    -- 0.72 -> 0.53 s, and a cost per event that no longer grows with the
-    -- size of the window (cache misses). The weighted kinds join all touches
-    -- at once and sort their own way: for them, when the kind is known at
-    -- plan time (windows), the sort key is a constant and the planner drops
-    -- the sort.
+    -- The single-touch kinds take events in customer order, so their
+    -- per-event probes walk the lookback index in its own order; for the
+    -- weighted kinds the sort key is a constant and the planner drops it.
     select u.* from (
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from,
              e.revenue_cents, e.currency
@@ -98,18 +93,15 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
     order by case when p_kind in ('last_touch', 'first_touch', 'last_non_direct') then u.customer_id end
   ),
   single as (
-    -- Single-touch kinds: one channel gets weight 1 and so the whole revenue;
-    -- no money arithmetic needed. Per event, one lookback index range scan
-    -- gathers its touches' channels in touch order (occurred_at, id) into an
-    -- array (an aggregate keeps the lateral a per-event nested loop however
-    -- the statistics look); the chosen position is read off the array. No
-    -- sort of all touches, no window passes. touchpoint_count counts the
-    -- event's touches on the chosen channel; without touches the event goes
-    -- to the fallback channel with a count of 0.
-    -- The window's lower bound comes precomputed from ev: a plain comparison
-    -- can serve as an index condition under row level security, an
-    -- expression with a non-leakproof operator (timestamptz - interval)
-    -- could not.
+    -- Single-touch kinds: one channel gets the whole revenue, no money
+    -- arithmetic. Per event, one lookback index range scan gathers its
+    -- touches' channels in touch order (occurred_at, id) into an array (the
+    -- aggregate keeps the lateral a per-event nested loop) and the chosen
+    -- position is read off it. Without touches the event goes to the
+    -- fallback channel with a touchpoint_count of 0.
+    -- The window's lower bound comes precomputed from ev: under row level
+    -- security only a plain comparison can be an index condition
+    -- (timestamptz - interval is not leakproof).
     select ev.id as event_id, ev.revenue_cents, ev.currency, ev.occurred_at, s.channels,
            case p_kind
              when 'last_touch' then cardinality(s.channels)
@@ -126,10 +118,8 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
            and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
       ) s
      where p_kind in ('last_touch', 'first_touch', 'last_non_direct')
-     -- Back in event id order: rows then reach the allocations key index,
-     -- and the foreign key probes into the events key, in key order rather
-     -- than at random. (The weighted kinds' rows come out of the money
-     -- math's windows in event order.)
+     -- Back in event id order, so rows reach the allocations key and the
+     -- foreign key probes the events key in key order, not at random.
      order by ev.id
   ),
   touch as (
@@ -155,9 +145,9 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
   touch_marked as not materialized (
     -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly;
     -- capped at 61 (every weight from there on is 0) so that a touch millions
-    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a subquery of its own: otherwise the planner
-    -- pastes the numeric division into each of the four decay_factors joins
-    -- that read x12, and time_decay ran ~1 s slower per 100,000 events.)
+    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a
+    -- subquery, so the division runs once and is not pasted into each of the
+    -- four decay_factors joins that read x12.)
     select touch.*,
            case when p_kind = 'time_decay' then
              least(div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
@@ -208,12 +198,10 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
      where p_kind = 'fixed_split'
   ),
   floored as (
-    -- (offset 0 keeps this a subquery of its own, so each row's product and
-    -- division run once: the remainder below is derived from the quotient
-    -- by a multiplication, exactly, instead of by a second numeric division,
-    -- the costly part of the money math when weights carry 18 decimals.
-    -- The order by tells the next level that rows come in event order, as
-    -- they already do, so its windows need no sort.)
+    -- (offset 0 keeps this a subquery, so each row's product and division
+    -- run once; the remainder below is derived from the quotient by an exact
+    -- multiplication rather than a second division. The order by tells the
+    -- next level that rows already come in event order: no sort.)
     select cw.*, div(cw.share_num, cw.d)::bigint as floor_cents
       from (select cw.*, cw.revenue_cents * cw.w as share_num,
                    sum(cw.w) over (partition by cw.event_id) as d

@@ -1,7 +1,7 @@
-// An independent implementation of attribution.md in TypeScript, written from
-// the spec text, with exact arithmetic (BigInt rationals): the SQL engine is
+// An independent implementation of docs/attribution.md in TypeScript, written
+// from its text, with exact arithmetic (BigInt rationals): the SQL engine is
 // checked against it row for row. It shares no code with db/20_allocation.sql;
-// where the spec leaves a rounding choice open it follows the engine's
+// where that text leaves a rounding choice open it follows the engine's
 // documented one (time_decay: exponent rounded half up to 12 decimals, 2^-x
 // rounded half up to 18 decimals, relative to the newest touch).
 import { createHash } from 'node:crypto';

@@ -261,7 +261,7 @@ interface PeersResult {
   notes: string[];
 }
 
-/** Issue 5's bar, checked against this run's medians (and per round). */
+/** The peers bench's goals, checked against this run's medians (and per round). */
 function barMarkdown(r: PeersResult): string[] {
   const by = (key: string) => r.systems.find((s) => s.key === key);
   const a = by('apportion');
@@ -273,7 +273,7 @@ function barMarkdown(r: PeersResult): string[] {
   const perRound = (peer: string, f: 'drain' | 'p50', ok: (x: number) => boolean) =>
     r.ratios.filter((x) => x.peer === peer && x[f] !== null).map((x) => (ok(x[f]!) ? 'yes' : 'no')).join(', ');
   const k = a.kill;
-  const out = ['### The bar (issue 5), on this run', ''];
+  const out = ['### The goals, on this run', ''];
   out.push(`- apportion drain >= graphile-worker batched: ${r0(a.drainPerSecond.median)} vs ${r0(gb.drainPerSecond.median)} jobs/s (median), ${yes(a.drainPerSecond.median >= gb.drainPerSecond.median)}; per round: ${perRound(gb.label, 'drain', (x) => x >= 1)}.`);
   out.push(`- apportion drain >= 1.5 x pg-boss: ${r0(a.drainPerSecond.median)} vs 1.5 x ${r0(pb.drainPerSecond.median)} = ${r0(1.5 * pb.drainPerSecond.median)} jobs/s, ${yes(a.drainPerSecond.median >= 1.5 * pb.drainPerSecond.median)}; per round: ${perRound(pb.label, 'drain', (x) => x >= 1.5)}.`);
   out.push(`- apportion p50 latency <= graphile-worker's: ${ms2(a.latencyMs.p50.median)} ms vs ${ms2(gd.latencyMs.p50.median)} ms (default) and ${ms2(gb.latencyMs.p50.median)} ms (batched), ${yes(a.latencyMs.p50.median <= Math.min(gd.latencyMs.p50.median, gb.latencyMs.p50.median))}; per round vs default: ${perRound(gd.label, 'p50', (x) => x <= 1)}; vs batched: ${perRound(gb.label, 'p50', (x) => x <= 1)}.`);
