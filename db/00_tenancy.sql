@@ -110,6 +110,21 @@ $$;
 -- tenant_isolation policy for the runtime roles and an owner_admin policy,
 -- since FORCE applies RLS to the owner too.
 
+-- The two policies of a tenant table, replaced (db/ files call this for each
+-- table with a tenant_id).
+create or replace function apportion_internal.define_tenant_policies(p_table regclass)
+returns void
+language plpgsql
+as $$
+begin
+  execute format('drop policy if exists tenant_isolation on %s', p_table);
+  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader'
+                 ' using (tenant_id = apportion.current_tenant_id()) with check (tenant_id = apportion.current_tenant_id())', p_table);
+  execute format('drop policy if exists owner_admin on %s', p_table);
+  execute format('create policy owner_admin on %s to apportion_owner using (true) with check (true)', p_table);
+end
+$$;
+
 alter table apportion.channels alter column tenant_id set default apportion.current_tenant_id();
 alter table apportion.touchpoints alter column tenant_id set default apportion.current_tenant_id();
 alter table apportion.attribution_events alter column tenant_id set default apportion.current_tenant_id();
@@ -121,29 +136,9 @@ create policy tenant_isolation on apportion.tenants
 drop policy if exists owner_admin on apportion.tenants;
 create policy owner_admin on apportion.tenants to apportion_owner using (true) with check (true);
 
-drop policy if exists tenant_isolation on apportion.channels;
-create policy tenant_isolation on apportion.channels
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (tenant_id = apportion.current_tenant_id())
-  with check (tenant_id = apportion.current_tenant_id());
-drop policy if exists owner_admin on apportion.channels;
-create policy owner_admin on apportion.channels to apportion_owner using (true) with check (true);
-
-drop policy if exists tenant_isolation on apportion.touchpoints;
-create policy tenant_isolation on apportion.touchpoints
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (tenant_id = apportion.current_tenant_id())
-  with check (tenant_id = apportion.current_tenant_id());
-drop policy if exists owner_admin on apportion.touchpoints;
-create policy owner_admin on apportion.touchpoints to apportion_owner using (true) with check (true);
-
-drop policy if exists tenant_isolation on apportion.attribution_events;
-create policy tenant_isolation on apportion.attribution_events
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (tenant_id = apportion.current_tenant_id())
-  with check (tenant_id = apportion.current_tenant_id());
-drop policy if exists owner_admin on apportion.attribution_events;
-create policy owner_admin on apportion.attribution_events to apportion_owner using (true) with check (true);
+select apportion_internal.define_tenant_policies('apportion.channels');
+select apportion_internal.define_tenant_policies('apportion.touchpoints');
+select apportion_internal.define_tenant_policies('apportion.attribution_events');
 
 grant select on apportion.tenants, apportion.channels to apportion_ingest, apportion_worker, apportion_reader;
 grant insert on apportion.channels to apportion_ingest;

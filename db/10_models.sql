@@ -272,13 +272,7 @@ grant execute on function apportion.deactivate_model(text) to apportion_ingest;
 
 alter table apportion.tenant_models alter column tenant_id set default apportion.current_tenant_id();
 
-drop policy if exists tenant_isolation on apportion.tenant_models;
-create policy tenant_isolation on apportion.tenant_models
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (tenant_id = apportion.current_tenant_id())
-  with check (tenant_id = apportion.current_tenant_id());
-drop policy if exists owner_admin on apportion.tenant_models;
-create policy owner_admin on apportion.tenant_models to apportion_owner using (true) with check (true);
+select apportion_internal.define_tenant_policies('apportion.tenant_models');
 
 -- Model versions are global definitions, not tenant data: no RLS.
 grant select on apportion.attribution_models, apportion.tenant_models to apportion_ingest, apportion_worker, apportion_reader;

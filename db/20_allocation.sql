@@ -461,13 +461,7 @@ grant execute on function apportion.recompute_window(timestamptz, timestamptz, t
 
 alter table apportion.attribution_allocations alter column tenant_id set default apportion.current_tenant_id();
 
-drop policy if exists tenant_isolation on apportion.attribution_allocations;
-create policy tenant_isolation on apportion.attribution_allocations
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (tenant_id = apportion.current_tenant_id())
-  with check (tenant_id = apportion.current_tenant_id());
-drop policy if exists owner_admin on apportion.attribution_allocations;
-create policy owner_admin on apportion.attribution_allocations to apportion_owner using (true) with check (true);
+select apportion_internal.define_tenant_policies('apportion.attribution_allocations');
 
 grant select on apportion.attribution_allocations to apportion_ingest, apportion_worker, apportion_reader;
 grant insert, update, delete on apportion.attribution_allocations to apportion_worker;

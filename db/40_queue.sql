@@ -118,15 +118,9 @@ declare
   t text;
 begin
   foreach t in array array['jobs', 'jobs_live', 'jobs_done', 'worker_failed_jobs'] loop
-    execute format('drop policy if exists tenant_isolation on apportion.%I', t);
-    execute format($p$create policy tenant_isolation on apportion.%I
-      to apportion_ingest, apportion_worker, apportion_reader
-      using (tenant_id = apportion.current_tenant_id())
-      with check (tenant_id = apportion.current_tenant_id())$p$, t);
+    perform apportion_internal.define_tenant_policies(format('apportion.%I', t)::regclass);
     execute format('drop policy if exists system_jobs on apportion.%I', t);
     execute format('create policy system_jobs on apportion.%I to apportion_worker using (tenant_id is null) with check (tenant_id is null)', t);
-    execute format('drop policy if exists owner_admin on apportion.%I', t);
-    execute format('create policy owner_admin on apportion.%I to apportion_owner using (true) with check (true)', t);
   end loop;
 end
 $$;

@@ -1299,6 +1299,18 @@ CREATE FUNCTION apportion_internal.default_channels() RETURNS TABLE(code text, n
     ('unattributed',   'Unattributed',   false)
 $$;
 
+CREATE FUNCTION apportion_internal.define_tenant_policies(p_table regclass) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+begin
+  execute format('drop policy if exists tenant_isolation on %s', p_table);
+  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader'
+                 ' using (tenant_id = apportion.current_tenant_id()) with check (tenant_id = apportion.current_tenant_id())', p_table);
+  execute format('drop policy if exists owner_admin on %s', p_table);
+  execute format('create policy owner_admin on %s to apportion_owner using (true) with check (true)', p_table);
+end
+$$;
+
 CREATE FUNCTION apportion_internal.enqueue_new_events() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -2025,6 +2037,8 @@ GRANT ALL ON FUNCTION apportion.task_recompute_window(p_payload jsonb) TO apport
 REVOKE ALL ON FUNCTION apportion_internal.check_tenant_write() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.default_channels() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.define_tenant_policies(p_table regclass) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.enqueue_new_events() FROM PUBLIC;
 
