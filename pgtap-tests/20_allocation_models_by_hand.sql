@@ -1,14 +1,15 @@
--- Every model kind on small cases computed by hand (attribution.md):
+-- Every model kind on small cases computed by hand (docs/attribution.md):
 -- which touches count (window, order, ties), the kinds' weights, the money
 -- rule (floor + largest remainder, md5 tie-break), fallbacks and extremes.
 -- Each result is written 'channel:cents:ratio:touchpoint_count' per row,
 -- ordered by channel. Where two channels tie for a spare cent the expected
--- value names the winner by the spec's rule, md5(event_id || ':' || channel).
+-- value names the winner by the tie-break rule, md5(event_id || ':' || channel).
 begin;
+\ir lib/fixtures.sql
 select plan(56);
 
 \o /dev/null
-select apportion.create_tenant('by hand', '00000000-0000-4000-8000-0000000000c1');
+select apportion_test.make_tenant('by hand', '00000000-0000-4000-8000-0000000000c1');
 select apportion.register_model('hand-last', 'last_touch');
 select apportion.register_model('hand-first', 'first_touch');
 select apportion.register_model('hand-lnd', 'last_non_direct');
@@ -24,68 +25,73 @@ select apportion.register_model('hand-pos-ends', 'position_based', '{"first": 0.
 select apportion.register_model('hand-fixed', 'fixed_split', '{"channels": ["email", "display"]}');
 select apportion.register_model('hand-fixed-w', 'fixed_split', '{"channels": ["email", "display"], "weights": [0.75, 0.25]}');
 
-select set_config('app.tenant_id', '00000000-0000-4000-8000-0000000000c1', true);
-
 -- T = 2025-06-10 12:00 UTC is every event's time.
-insert into apportion.touchpoints (id, customer_id, channel, occurred_at) values
+select apportion_test.make_touch('00000000-0000-4000-8000-0000000000c1', c, ch, at::timestamptz) from (values
   -- one touch
-  (gen_random_uuid(), 'one',   'email',         '2025-06-09 12:00Z'),
+  ('one',   'email',         '2025-06-09 12:00Z'),
   -- two touches
-  (gen_random_uuid(), 'two',   'email',         '2025-06-07 12:00Z'),
-  (gen_random_uuid(), 'two',   'google_search', '2025-06-09 12:00Z'),
-  -- equal timestamps: touch order is (occurred_at, id); inserted in reverse
-  ('00000000-0000-4000-8000-000000000002', 'tie', 'email',   '2025-06-09 12:00Z'),
-  ('00000000-0000-4000-8000-000000000001', 'tie', 'display', '2025-06-09 12:00Z'),
+  ('two',   'email',         '2025-06-07 12:00Z'),
+  ('two',   'google_search', '2025-06-09 12:00Z'),
   -- all direct / direct last
-  (gen_random_uuid(), 'all-direct', 'direct', '2025-06-08 12:00Z'),
-  (gen_random_uuid(), 'all-direct', 'direct', '2025-06-09 12:00Z'),
-  (gen_random_uuid(), 'direct-last', 'email',  '2025-06-07 12:00Z'),
-  (gen_random_uuid(), 'direct-last', 'direct', '2025-06-09 12:00Z'),
+  ('all-direct', 'direct', '2025-06-08 12:00Z'),
+  ('all-direct', 'direct', '2025-06-09 12:00Z'),
+  ('direct-last', 'email',  '2025-06-07 12:00Z'),
+  ('direct-last', 'direct', '2025-06-09 12:00Z'),
   -- a touch after the event, and one exactly at the event
-  (gen_random_uuid(), 'after', 'email',   '2025-06-09 12:00Z'),
-  (gen_random_uuid(), 'after', 'display', '2025-06-10 12:00:00.000001Z'),
-  (gen_random_uuid(), 'at',    'email',   '2025-06-08 12:00Z'),
-  (gen_random_uuid(), 'at',    'display', '2025-06-10 12:00Z'),
+  ('after', 'email',   '2025-06-09 12:00Z'),
+  ('after', 'display', '2025-06-10 12:00:00.000001Z'),
+  ('at',    'email',   '2025-06-08 12:00Z'),
+  ('at',    'display', '2025-06-10 12:00Z'),
   -- outside the 30-day lookback, and exactly on its edge
-  (gen_random_uuid(), 'old',  'display', '2025-05-11 11:59:59.999999Z'),
-  (gen_random_uuid(), 'old',  'email',   '2025-06-01 12:00Z'),
-  (gen_random_uuid(), 'edge', 'display', '2025-05-11 12:00Z'),
-  (gen_random_uuid(), 'edge', 'email',   '2025-06-09 12:00Z'),
+  ('old',  'display', '2025-05-11 11:59:59.999999Z'),
+  ('old',  'email',   '2025-06-01 12:00Z'),
+  ('edge', 'display', '2025-05-11 12:00Z'),
+  ('edge', 'email',   '2025-06-09 12:00Z'),
   -- only a touch after the event
-  (gen_random_uuid(), 'only-after', 'email', '2025-06-11 12:00Z'),
+  ('only-after', 'email', '2025-06-11 12:00Z'),
   -- three touches
-  (gen_random_uuid(), 'three', 'email',         '2025-06-07 12:00Z'),
-  (gen_random_uuid(), 'three', 'display',       '2025-06-08 12:00Z'),
-  (gen_random_uuid(), 'three', 'google_search', '2025-06-09 12:00Z'),
+  ('three', 'email',         '2025-06-07 12:00Z'),
+  ('three', 'display',       '2025-06-08 12:00Z'),
+  ('three', 'google_search', '2025-06-09 12:00Z'),
   -- three touches, first and last on the same channel
-  (gen_random_uuid(), 'bookends', 'email',   '2025-06-07 12:00Z'),
-  (gen_random_uuid(), 'bookends', 'display', '2025-06-08 12:00Z'),
-  (gen_random_uuid(), 'bookends', 'email',   '2025-06-09 12:00Z'),
+  ('bookends', 'email',   '2025-06-07 12:00Z'),
+  ('bookends', 'display', '2025-06-08 12:00Z'),
+  ('bookends', 'email',   '2025-06-09 12:00Z'),
   -- five touches
-  (gen_random_uuid(), 'five', 'email',         '2025-06-05 12:00Z'),
-  (gen_random_uuid(), 'five', 'display',       '2025-06-06 12:00Z'),
-  (gen_random_uuid(), 'five', 'google_search', '2025-06-07 12:00Z'),
-  (gen_random_uuid(), 'five', 'referral',      '2025-06-08 12:00Z'),
-  (gen_random_uuid(), 'five', 'paid_social',   '2025-06-09 12:00Z'),
+  ('five', 'email',         '2025-06-05 12:00Z'),
+  ('five', 'display',       '2025-06-06 12:00Z'),
+  ('five', 'google_search', '2025-06-07 12:00Z'),
+  ('five', 'referral',      '2025-06-08 12:00Z'),
+  ('five', 'paid_social',   '2025-06-09 12:00Z'),
   -- time_decay: exactly 2, 1 and 0 half-lives (1 day) before the newest
-  (gen_random_uuid(), 'decay', 'email',         '2025-06-08 10:00Z'),
-  (gen_random_uuid(), 'decay', 'display',       '2025-06-09 10:00Z'),
-  (gen_random_uuid(), 'decay', 'google_search', '2025-06-10 10:00Z'),
+  ('decay', 'email',         '2025-06-08 10:00Z'),
+  ('decay', 'display',       '2025-06-09 10:00Z'),
+  ('decay', 'google_search', '2025-06-10 10:00Z'),
   -- time_decay: half a half-life apart
-  (gen_random_uuid(), 'decay-half', 'email',         '2025-06-09 00:00Z'),
-  (gen_random_uuid(), 'decay-half', 'google_search', '2025-06-09 12:00Z'),
+  ('decay-half', 'email',         '2025-06-09 00:00Z'),
+  ('decay-half', 'google_search', '2025-06-09 12:00Z'),
   -- time_decay with a 1 s half-life: 120 half-lives is weight 0
-  (gen_random_uuid(), 'decay-far', 'email',   '2025-06-10 11:58:00Z'),
-  (gen_random_uuid(), 'decay-far', 'display', '2025-06-10 11:59:59Z');
+  ('decay-far', 'email',   '2025-06-10 11:58:00Z'),
+  ('decay-far', 'display', '2025-06-10 11:59:59Z')) t (c, ch, at);
+-- Equal timestamps: touch order is (occurred_at, id); inserted in reverse.
+-- make_touch takes no id, so a local helper writes these two with theirs.
+create function pg_temp.make_touch_with_id(p_tenant uuid, p_id uuid, p_customer text, p_channel text, p_at timestamptz)
+returns uuid
+language sql as $$
+  insert into apportion.touchpoints (tenant_id, id, customer_id, channel, occurred_at)
+  values (p_tenant, p_id, p_customer, p_channel, p_at)
+  returning id
+$$;
+select pg_temp.make_touch_with_id('00000000-0000-4000-8000-0000000000c1', '00000000-0000-4000-8000-000000000002', 'tie', 'email', '2025-06-09 12:00Z');
+select pg_temp.make_touch_with_id('00000000-0000-4000-8000-0000000000c1', '00000000-0000-4000-8000-000000000001', 'tie', 'display', '2025-06-09 12:00Z');
 -- 50 touches, one hour apart, channels cycling email, display, google_search,
 -- referral, paid_social: touch 1 is email, touch 50 paid_social, 10 each.
-insert into apportion.touchpoints (customer_id, channel, occurred_at)
-select 'fifty',
+select apportion_test.make_touch('00000000-0000-4000-8000-0000000000c1', 'fifty',
        (array['email', 'display', 'google_search', 'referral', 'paid_social'])[1 + (i - 1) % 5],
-       '2025-06-10 12:00Z'::timestamptz - (51 - i) * interval '1 hour'
+       '2025-06-10 12:00Z'::timestamptz - (51 - i) * interval '1 hour')
   from generate_series(1, 50) i;
 
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency) values
+select apportion_test.make_event('00000000-0000-4000-8000-0000000000c1', c, at::timestamptz, cents, cur, id::uuid) from (values
   ('e0000000-0000-4000-8000-000000000001', 'one',         '2025-06-10 12:00Z', 10000, 'USD'),
   ('e0000000-0000-4000-8000-000000000002', 'two',         '2025-06-10 12:00Z', 10001, 'USD'),
   ('e0000000-0000-4000-8000-000000000003', 'tie',         '2025-06-10 12:00Z', 10000, 'USD'),
@@ -107,7 +113,7 @@ insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_
   ('e0000000-0000-4000-8000-000000000013', 'decay',       '2025-06-10 12:00Z', 7000, 'USD'),
   ('e0000000-0000-4000-8000-000000000014', 'decay-half',  '2025-06-10 12:00Z', 1000000000000, 'USD'),
   ('e0000000-0000-4000-8000-000000000015', 'decay-far',   '2025-06-10 12:00Z', 10000, 'USD'),
-  ('e0000000-0000-4000-8000-000000000016', 'two',         '2025-06-10 12:00Z', 101, 'USD');
+  ('e0000000-0000-4000-8000-000000000016', 'two',         '2025-06-10 12:00Z', 101, 'USD')) e (id, c, at, cents, cur);
 
 -- One event's allocation under one model, as 'channel:cents:ratio:count, ...'.
 create function pg_temp.alloc(p_event uuid, p_model text) returns text
@@ -115,14 +121,14 @@ language sql as $$
   select string_agg(format('%s:%s:%s:%s', channel, allocated_revenue_cents, allocation_ratio, touchpoint_count), ', ' order by channel)
     from apportion.allocate_event(p_event, p_model)
 $$;
--- Of two channels tied for a spare cent, the one the spec's rule picks.
+-- Of two channels tied for a spare cent, the one the tie-break rule picks.
 create function pg_temp.tie_winner(p_event uuid, variadic p_channels text[]) returns text
 language sql as $$
   select c from unnest(p_channels) c order by md5(p_event::text || ':' || c) collate "C" limit 1
 $$;
 \o
 
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000c1') \g /dev/null
 
 -- One touch: every touch-based kind gives it everything.
 select is(pg_temp.alloc('e0000000-0000-4000-8000-000000000001', m), 'email:10000:1.000000:1', 'one touch: ' || m || ' gives it all')

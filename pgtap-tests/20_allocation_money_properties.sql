@@ -1,4 +1,4 @@
--- Money invariants (attribution.md) as properties over 10,000 generated events
+-- Money invariants (docs/attribution.md) as properties over 10,000 generated events
 -- per model kind (fixed seed): parts sum to the revenue exactly; every part is
 -- >= 0 and within 1 cent of its exact share, computed here independently of
 -- the engine (exact numeric; time_decay with power(), not the engine's
@@ -7,10 +7,11 @@
 -- event, 250 per kind, under twin model versions so it computes from
 -- scratch); a rerun changes nothing.
 begin;
+\ir lib/fixtures.sql
 select plan(19);
 
 \o /dev/null
-select apportion.create_tenant('properties', '00000000-0000-4000-8000-0000000000d1');
+select apportion_test.make_tenant('properties', '00000000-0000-4000-8000-0000000000d1');
 select apportion.register_model(v || suffix, kind, params::jsonb)
   from (values
     ('prop-last', 'last_touch', '{}'),
@@ -22,30 +23,27 @@ select apportion.register_model(v || suffix, kind, params::jsonb)
     ('prop-fixed', 'fixed_split', '{"channels": ["email", "display", "referral", "paid_social", "direct"], "weights": [0.3, 0.3, 0.2, 0.1, 0.1]}')
   ) m (v, kind, params), (values (''), ('-twin')) s (suffix);
 
-select set_config('app.tenant_id', '00000000-0000-4000-8000-0000000000d1', true);
 select setseed(0.4242);
 
 -- 10,000 events, one customer each, revenues: 0, 1, small primes, large, random.
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
-select gen_random_uuid(), 'prop-' || i,
+select apportion_test.make_event('00000000-0000-4000-8000-0000000000d1', 'prop-' || i,
        '2025-07-01'::timestamptz + random() * interval '10 days',
        case when r < 0.05 then 0
             when r < 0.10 then 1
             when r < 0.30 then (array[2, 3, 5, 7, 11, 13, 97, 101, 9973])[1 + floor(random() * 9)::int]
             when r < 0.40 then (array[1000000000000, 999999999989])[1 + floor(random() * 2)::int]
             else floor(random() * 10000000)::bigint end,
-       'USD'
+       'USD')
   from (select i, random() as r from generate_series(1, 10000) i) g;
 
 -- 0..12 touches per customer, some outside the 30-day lookback or after the
 -- event; a fifth of customers touch on whole days (timestamp ties), a tenth
 -- only on direct.
-insert into apportion.touchpoints (customer_id, channel, occurred_at)
-select e.customer_id,
+select apportion_test.make_touch('00000000-0000-4000-8000-0000000000d1', e.customer_id,
        case when c.only_direct then 'direct'
             else (array['direct', 'email', 'google_search', 'organic_search', 'paid_social', 'referral', 'display'])[1 + floor(random() * 7)::int] end,
        case when c.whole_days then e.occurred_at - floor(random() * 4) * interval '1 day'
-            else e.occurred_at - interval '33 days' + random() * interval '35 days' end
+            else e.occurred_at - interval '33 days' + random() * interval '35 days' end)
   from apportion.attribution_events e
  cross join lateral (select random() < 0.2 as whole_days, random() < 0.1 as only_direct, floor(random() * 13)::int as touches
                       where e.id is not null) c
@@ -59,14 +57,14 @@ insert into models select model_version, kind, params from apportion.attribution
 grant select on models to apportion_worker;
 \o
 
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000d1') \g /dev/null
 
 select results_eq(
   $$select m.model_version, r.event_count from models m, apportion.recompute_window('2025-07-01', '2025-07-11', m.model_version) r order by 1$$,
   $$select model_version, 10000::bigint from models order by 1$$,
   'recompute_window allocates all 10,000 events under each of the 7 kinds');
 
-reset role;
+select apportion_test.as_admin() \g /dev/null
 \o /dev/null
 analyze apportion.attribution_allocations;
 -- Independent exact weights: a numerator W per (event, model, channel); the
@@ -142,7 +140,7 @@ create temp table sample on commit drop as
 select id from (select id, row_number() over (order by id) as rn from apportion.attribution_events) e where rn % 40 = 1;
 grant select on expected, sample to apportion_worker;
 \o
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000d1') \g /dev/null
 
 select is((select count(distinct (event_id, model_version)) from expected), 70000::bigint,
   'the independent computation covers 10,000 events x 7 models');
@@ -217,14 +215,14 @@ select is((select count(*) from (
 
 -- Rerun: nothing changes. Backdate computed_at first (as superuser) so that a
 -- rewrite would show; ctid would change on any update too.
-reset role;
+select apportion_test.as_admin() \g /dev/null
 \o /dev/null
 update apportion.attribution_allocations set computed_at = '2001-01-01T00:00Z';
 create temp table before_rerun on commit drop as select a.*, a.ctid::text as row_ctid from apportion.attribution_allocations a;
 grant select on before_rerun to apportion_worker;
 select set_config('app.correlation_id', '22222222-2222-2222-2222-222222222222', true);
 \o
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000d1') \g /dev/null
 
 select results_eq(
   $$select m.model_version, r.event_count, r.allocation_count from models m, apportion.recompute_window('2025-07-01', '2025-07-11', m.model_version) r order by 1$$,

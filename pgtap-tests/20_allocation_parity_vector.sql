@@ -1,21 +1,22 @@
--- The old system's parity vector (attribution.md), verbatim: fixed_split over
+-- The parity vector (docs/attribution.md), verbatim: fixed_split over
 -- direct, email, google_search for two events; the cent that 10000 / 3 leaves
 -- over goes to the channel with the smallest md5(event_id || ':' || channel).
 -- Run as the orchestrator's role under the tenant, exactly as in production.
 begin;
+\ir lib/fixtures.sql
 select plan(12);
 
 \o /dev/null
-select apportion.create_tenant('parity', '00000000-0000-0000-0000-000000000001');
+select apportion_test.make_tenant('parity', '00000000-0000-0000-0000-000000000001');
 select apportion.register_model('1.0.0', 'fixed_split', '{"channels": ["direct", "email", "google_search"]}');
 
-select set_config('app.tenant_id', '00000000-0000-0000-0000-000000000001', true);
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
-values ('00000000-0000-0000-0000-0000000000a1', 'customer-a', '2025-06-01T10:00:00Z', 10000, 'USD'),
-       ('00000000-0000-0000-0000-0000000000b2', 'customer-b', '2025-06-01T15:00:00Z', 15000, 'USD');
+select apportion_test.make_event('00000000-0000-0000-0000-000000000001', 'customer-a', '2025-06-01T10:00:00Z', 10000, 'USD',
+  p_id => '00000000-0000-0000-0000-0000000000a1');
+select apportion_test.make_event('00000000-0000-0000-0000-000000000001', 'customer-b', '2025-06-01T15:00:00Z', 15000, 'USD',
+  p_id => '00000000-0000-0000-0000-0000000000b2');
 \o
 
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-0000-0000-000000000001') \g /dev/null
 
 select results_eq(
   $$select * from apportion.recompute_window('2025-06-01T00:00Z', '2025-06-02T00:00Z', '1.0.0')$$,
@@ -47,7 +48,7 @@ select results_eq(
 select is(
   (select sum(allocated_revenue_cents) from apportion.attribution_allocations
     where event_id = '00000000-0000-0000-0000-0000000000a1'),
-  10000::numeric, 'A''s parts sum to its 10000 cents (the old system lost one)');
+  10000::numeric, 'A''s parts sum to its 10000 cents (truncation would lose one)');
 select is(
   (select sum(allocated_revenue_cents) from apportion.attribution_allocations
     where event_id = '00000000-0000-0000-0000-0000000000b2'),
@@ -66,7 +67,7 @@ select is(
 -- rewrite by the rerun would show: now() is constant inside this transaction.
 create temp table first_run on commit drop as
 select a.*, a.ctid::text as row_ctid from apportion.attribution_allocations a;
-reset role;
+select apportion_test.as_admin() \g /dev/null
 \o /dev/null
 update apportion.attribution_allocations set computed_at = '2000-01-01T00:00Z';
 create temp table backdated on commit drop as
@@ -74,7 +75,7 @@ select a.*, a.ctid::text as row_ctid from apportion.attribution_allocations a;
 grant select on first_run, backdated to apportion_worker;
 select set_config('app.correlation_id', '11111111-1111-1111-1111-111111111111', true);
 \o
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', '00000000-0000-0000-0000-000000000001') \g /dev/null
 
 select results_eq(
   $$select * from apportion.recompute_window('2025-06-01T00:00Z', '2025-06-02T00:00Z', '1.0.0')$$,

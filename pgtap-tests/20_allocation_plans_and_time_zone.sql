@@ -10,39 +10,37 @@
 -- clock would start at 2025-03-07 13:00 UTC, an hour after the UTC clock's
 -- 12:00, and would lose the touch at 12:30.
 begin;
+\ir lib/fixtures.sql
 select plan(13);
 
 \o /dev/null
-select apportion.create_tenant('A', 'aaaaaaaa-0000-4000-8000-0000000000a6');
-select apportion.create_tenant('B', 'aaaaaaaa-0000-4000-8000-0000000000b6');
+select apportion_test.make_tenant('A', 'aaaaaaaa-0000-4000-8000-0000000000a6');
+select apportion_test.make_tenant('B', 'aaaaaaaa-0000-4000-8000-0000000000b6');
 select apportion.register_model('t26-linear', 'linear', '{"lookback": "3 days"}');
 select apportion.register_model('t26-decay', 'time_decay', '{"lookback": "3 days", "half_life": "1 day"}');
 select apportion.register_model('t26-first', 'first_touch', '{"lookback": "3 days"}');
 select apportion.register_model('t26-split', 'fixed_split', '{"channels": ["email", "display"], "weights": [0.7, 0.3]}');
 select apportion.register_model('t26-decay-tiny', 'time_decay', '{"lookback": "1 year", "half_life": "1 second"}');
 
-select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000a6', true);
-insert into apportion.touchpoints (customer_id, channel, occurred_at) values
-  ('c1', 'referral', '2025-03-07T11:30Z'),   -- 3 days and 30 minutes before: out
-  ('c1', 'email', '2025-03-07T12:30Z'),      -- 71 hours 30 minutes before: in
-  ('c1', 'display', '2025-03-09T08:00Z'),
-  ('c1', 'email', '2025-03-10T11:00Z');
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
-select ('aaaaaaaa-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'c1', '2025-03-10T12:00Z', 1000 + i, 'USD'
+select apportion_test.make_touch('aaaaaaaa-0000-4000-8000-0000000000a6', 'c1', ch, at::timestamptz)
+  from (values ('referral', '2025-03-07T11:30Z'),   -- 3 days and 30 minutes before: out
+               ('email', '2025-03-07T12:30Z'),      -- 71 hours 30 minutes before: in
+               ('display', '2025-03-09T08:00Z'),
+               ('email', '2025-03-10T11:00Z')) t (ch, at);
+select apportion_test.make_event('aaaaaaaa-0000-4000-8000-0000000000a6', 'c1', '2025-03-10T12:00Z', 1000 + i, 'USD',
+                                 ('aaaaaaaa-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid)
   from generate_series(1, 8) i;
 -- A touch 200 days (17,280,000 one-second half-lives) before the newest.
-insert into apportion.touchpoints (customer_id, channel, occurred_at) values
-  ('c9', 'referral', '2024-09-22T12:00Z'), ('c9', 'email', '2025-04-10T11:59Z');
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
-values ('aaaaaaaa-0000-4000-8000-0000000000c9', 'c9', '2025-04-10T12:00Z', 777, 'USD');
-select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000b6', true);
-insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('c1', 'paid_social', '2025-03-10T10:00Z');
-insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
-values ('bbbbbbbb-0000-4000-8000-000000000001', 'c1', '2025-03-10T12:00Z', 5000, 'USD');
-select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-0000000000a6', true);
+select apportion_test.make_touch('aaaaaaaa-0000-4000-8000-0000000000a6', 'c9', 'referral', '2024-09-22T12:00Z');
+select apportion_test.make_touch('aaaaaaaa-0000-4000-8000-0000000000a6', 'c9', 'email', '2025-04-10T11:59Z');
+select apportion_test.make_event('aaaaaaaa-0000-4000-8000-0000000000a6', 'c9', '2025-04-10T12:00Z', 777, 'USD',
+                                 'aaaaaaaa-0000-4000-8000-0000000000c9');
+select apportion_test.make_touch('aaaaaaaa-0000-4000-8000-0000000000b6', 'c1', 'paid_social', '2025-03-10T10:00Z');
+select apportion_test.make_event('aaaaaaaa-0000-4000-8000-0000000000b6', 'c1', '2025-03-10T12:00Z', 5000, 'USD',
+                                 'bbbbbbbb-0000-4000-8000-000000000001');
 \o
 
-set local role apportion_worker;
+select apportion_test.as_role('apportion_worker', 'aaaaaaaa-0000-4000-8000-0000000000a6') \g /dev/null
 
 -- Time zone -------------------------------------------------------------------
 set local timezone = 'UTC';
@@ -153,6 +151,6 @@ select results_eq(
   $$values ('email', 777::bigint, 1.000000::numeric)$$,
   'time_decay with a touch 17,280,000 half-lives older than the newest: weight 0, no overflow, all to the newest');
 
-reset role;
+select apportion_test.as_admin() \g /dev/null
 select * from finish();
 rollback;
