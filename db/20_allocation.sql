@@ -295,6 +295,10 @@ grant execute on function apportion.compute_allocations(text, uuid[], timestampt
 -- and delete rows of channels that dropped out. A rerun on unchanged inputs
 -- writes nothing: computed_at and correlation_id name the run that last
 -- changed a row.
+-- Runs of one (tenant, model) are serialised by a transaction-level advisory
+-- lock taken before anything is read: each run computes from a snapshot
+-- taken after the previous run committed, so a run that waited can never
+-- write stale rows over a newer allocation of one of its events.
 -- When none of these events has rows for this model yet (new events, a new
 -- model: the common case) the rows go in by a plain insert, without the
 -- upsert's speculative insertion per row or the stale-row search. Rows that
@@ -317,6 +321,7 @@ declare
   v_events bigint;
   v_rows bigint;
 begin
+  perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
                     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
