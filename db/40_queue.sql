@@ -28,10 +28,11 @@
 
 -- The insert path ---------------------------------------------------------------
 
--- A new job must name a registered task, fit the task's tenant scope and
--- carry a payload that is a json object of at most 64 KiB; its max_attempts
--- is the registry's. (On jobs_live: every new job starts there, and a job
--- that finishes moves to jobs_done without coming through here again.)
+-- A new job must name a registered task, fit the task's tenant scope, carry
+-- a payload that is a json object of at most 64 KiB, a finite run_at and a
+-- priority in [-100, 100]; its max_attempts is the registry's. (On
+-- jobs_live: every new job starts there, and a job that finishes moves to
+-- jobs_done without coming through here again.)
 create or replace function apportion_internal.prepare_job()
 returns trigger
 language plpgsql
@@ -61,6 +62,12 @@ begin
   end if;
   if octet_length(new.payload::text) > 65536 then
     raise exception 'payload too large: % bytes, the limit is 65536', octet_length(new.payload::text) using errcode = '22023';
+  end if;
+  if not isfinite(new.run_at) then
+    raise exception 'run_at must be a finite timestamp (got %)', new.run_at using errcode = '22023';
+  end if;
+  if new.priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
   end if;
   new.max_attempts := v_task.max_attempts;
   return new;

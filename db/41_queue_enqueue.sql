@@ -71,6 +71,9 @@ begin
   if jsonb_array_length(p_payloads) = 0 then
     return;  -- no job, nothing to check
   end if;
+  if jsonb_array_length(p_payloads) > 10000 then
+    raise exception 'enqueue_many: at most 10000 payloads per call (got %)', jsonb_array_length(p_payloads) using errcode = '22023';
+  end if;
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
   return query

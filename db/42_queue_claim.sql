@@ -61,9 +61,9 @@ end
 $$;
 grant execute on function apportion.reclaim_expired_leases(integer) to apportion_worker;
 
--- Claim up to p_limit runnable jobs of p_queues for p_worker_id with a lease.
--- Jobs whose lease expired are reclaimed first. Only queues with handlers
--- are claimed.
+-- Claim up to p_limit runnable jobs of p_queues for p_worker_id with a lease:
+-- system jobs first, then by priority, run_at and id. Jobs whose lease
+-- expired are reclaimed first. Only queues with handlers are claimed.
 create or replace function apportion.claim_jobs(
   p_worker_id text,
   p_queues text[],
@@ -119,7 +119,7 @@ begin
         select j.ctid as tid
           from apportion.jobs_live j
          where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
-         order by j.priority, j.run_at, j.id
+         order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
       ),

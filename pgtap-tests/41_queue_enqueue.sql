@@ -10,7 +10,7 @@
 -- Job ids come from a sequence that rollback does not reset, so they are
 -- captured with psql's \gset and spliced in with format().
 begin;
-select plan(51);
+select plan(63);
 
 -- An empty queue to start from (rolled back at the end).
 delete from apportion.worker_failed_jobs;
@@ -144,8 +144,10 @@ select is((select tenant_id from apportion.jobs where id = :key_b), 'bbbbbbbb-00
 
 -- Once the first is no longer queued (claimed), the key enqueues again.
 set local role apportion_worker;
-select is((select array_agg(job_id order by job_id) from apportion.claim_jobs('w-key', array['housekeeping'], 3)),
-  array[:key_first, :key_other, :key_b]::bigint[], 'the keyed jobs are claimed (priority -10 goes first)');
+select is((select array_agg(tenant_id is null) from apportion.claim_jobs('w-key', array['housekeeping'], 2)),
+  array[true, true], 'the two housekeeping system jobs are claimed first, ahead of priority -10');
+select ok((select array_agg(job_id) from apportion.claim_jobs('w-key', array['housekeeping'], 4)) @> array[:key_first, :key_other, :key_b]::bigint[],
+  'then the keyed jobs');
 reset role;
 select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
 set local role apportion_ingest;
@@ -219,6 +221,35 @@ select throws_ok($$insert into apportion.jobs (queue, task, payload) values ('ho
 reset role;
 select results_eq($$select state, attempts, locked_by, max_attempts from apportion.jobs where job_key = 'direct'$$,
   $$values ('queued', 0, null::text, 1)$$, 'the directly inserted job kept the defaults of state, attempts and lease, and took max_attempts from the registry');
+
+-- Bounds that hold on every insert path ----------------------------------------
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, '-infinity')$$, '22023',
+  'run_at must be a finite timestamp (got -infinity)', 'enqueue with run_at -infinity refused (22023)');
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, 'infinity')$$, '22023',
+  'run_at must be a finite timestamp (got infinity)', 'enqueue with run_at infinity refused (22023)');
+select throws_ok($$insert into apportion.jobs (queue, task, run_at) values ('housekeeping', 'noop', 'infinity')$$, '22023',
+  'run_at must be a finite timestamp (got infinity)', 'a direct INSERT with run_at infinity refused (22023)');
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, null, -32768)$$, '22023',
+  'priority must be between -100 and 100 (got -32768)', 'enqueue with priority -32768 refused (22023)');
+select throws_ok($$select apportion.enqueue_many('housekeeping', 'noop', '[{}]', null, 101)$$, '22023',
+  'priority must be between -100 and 100 (got 101)', 'enqueue_many with priority 101 refused (22023)');
+select throws_ok($$insert into apportion.jobs (queue, task, priority) values ('housekeeping', 'noop', -101)$$, '22023',
+  'priority must be between -100 and 100 (got -101)', 'a direct INSERT with priority -101 refused (22023)');
+select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{"bound": "low"}', null, null, -100)$$,
+  'twin: priority -100, the bound, is accepted');
+select throws_ok($$insert into apportion.jobs (queue, task, payload) values ('housekeeping', 'noop', jsonb_build_object('x', repeat('a', 5242880)))$$,
+  '22023', 'payload too large: 5242889 bytes, the limit is 65536', 'a direct INSERT of a 5 MB payload refused (22023)');
+select throws_ok(format($$select count(*) from apportion.enqueue_many('housekeeping', 'noop', %L)$$,
+                        (select jsonb_agg('{}'::jsonb) from generate_series(1, 10001))),
+  '22023', 'enqueue_many: at most 10000 payloads per call (got 10001)', 'enqueue_many of 10,001 payloads refused (22023)');
+select is((select count(*) from apportion.enqueue_many('housekeeping', 'noop', (select jsonb_agg('{}'::jsonb) from generate_series(1, 10000))))::bigint,
+  10000::bigint, 'twin: 10,000 payloads, the bound, are accepted');
+reset role;
+set local role apportion_worker;
+select lives_ok($$select * from apportion.queue_overview()$$, 'queue_overview still answers for everyone');
+reset role;
 
 select * from finish();
 rollback;

@@ -14,7 +14,7 @@
 -- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
-select plan(30);
+select plan(32);
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
@@ -143,6 +143,23 @@ select is(
   array['apportion_worker'], 'of the runtime roles only apportion_worker may execute claim_jobs');
 select matches((select prosrc from pg_proc where oid = 'apportion.claim_jobs(text, text[], integer, integer)'::regprocedure),
   '(?i)for\s+update\s+skip\s+locked', 'claim_jobs locks what it picks with FOR UPDATE SKIP LOCKED');
+
+-- System jobs go first, whatever a tenant's priority.
+delete from apportion.worker_failed_jobs;
+delete from apportion.jobs;
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select apportion.enqueue('housekeeping', 'ping', '{}', null, now() - interval '1 hour', -100) as eager \gset
+reset role;
+select set_config('app.tenant_id', '', true);
+set local role apportion_worker;
+select apportion.enqueue('maintenance', 'reclaim_leases', '{}') as system_job \gset
+select results_eq($$select job_id, tenant_id from apportion.claim_jobs('w-first', array['housekeeping', 'maintenance'], 1, 30)$$,
+  format($$values (%s::bigint, null::uuid)$$, :system_job),
+  'a system job enqueued later, at priority 0, is claimed before a tenant''s older job at priority -100');
+select results_eq($$select job_id from apportion.claim_jobs('w-first', array['housekeeping', 'maintenance'], 1, 30)$$,
+  format($$values (%s::bigint)$$, :eager), 'then the tenant''s job');
+reset role;
 
 select * from finish();
 rollback;

@@ -322,7 +322,7 @@ begin
         select j.ctid as tid
           from apportion.jobs_live j
          where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
-         order by j.priority, j.run_at, j.id
+         order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
       ),
@@ -465,6 +465,9 @@ begin
   end if;
   if jsonb_array_length(p_payloads) = 0 then
     return;  -- no job, nothing to check
+  end if;
+  if jsonb_array_length(p_payloads) > 10000 then
+    raise exception 'enqueue_many: at most 10000 payloads per call (got %)', jsonb_array_length(p_payloads) using errcode = '22023';
   end if;
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
@@ -1098,6 +1101,7 @@ declare
   v_events bigint;
   v_rows bigint;
 begin
+  perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
                     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
@@ -1413,6 +1417,12 @@ begin
   end if;
   if octet_length(new.payload::text) > 65536 then
     raise exception 'payload too large: % bytes, the limit is 65536', octet_length(new.payload::text) using errcode = '22023';
+  end if;
+  if not isfinite(new.run_at) then
+    raise exception 'run_at must be a finite timestamp (got %)', new.run_at using errcode = '22023';
+  end if;
+  if new.priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
   end if;
   new.max_attempts := v_task.max_attempts;
   return new;
@@ -1757,7 +1767,7 @@ CREATE INDEX jobs_live_correlation_id_idx ON apportion.jobs_live USING btree (co
 
 CREATE UNIQUE INDEX jobs_queued_key_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key) WHERE ((state = 'queued'::text) AND (job_key IS NOT NULL));
 
-CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (priority, run_at, id) WHERE (state = 'queued'::text);
+CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE (state = 'queued'::text);
 
 CREATE INDEX touchpoints_lookback_idx ON apportion.touchpoints USING btree (tenant_id, customer_id, occurred_at, id) INCLUDE (channel);
 
