@@ -238,11 +238,11 @@ grant execute on function apportion.allocation_rows(uuid, text, interval, text, 
 -- Settings pinned for speed, not results: no JIT, no parallel workers, and
 -- channels grouped by sorting, which hands the money math its rows in event
 -- order.
--- Named events (allocate_event) go through a static statement, whose plan
--- PL/pgSQL caches (allocate_event asks for the generic one). A window goes
--- through EXECUTE, so it is planned afresh for its model and its size: a
--- cached statement may switch to a generic plan made for a guessed few
--- hundred events.
+-- A few named events (allocate_event) go through a static statement, whose
+-- plan PL/pgSQL caches (allocate_event asks for the generic one). A batch of
+-- more events (the live path) or a window goes through EXECUTE, so it is
+-- planned afresh for its model and its size: a cached statement may switch
+-- to a generic plan made for a guessed few hundred events.
 create or replace function apportion.compute_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -274,11 +274,17 @@ begin
   select coalesce(array_agg(c.code order by c.code), '{}') into v_direct
     from apportion.channels c where c.tenant_id = v_tenant and c.is_direct;
 
-  if p_event_ids is not null then
+  if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
     return query
     select r.* from apportion.allocation_rows(
       v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
       p.split_channels, p.split_weights, v_direct, p_event_ids, null, null) r;
+  elsif p_event_ids is not null then
+    return query execute
+      'select r.* from apportion.allocation_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, null) r'
+    using
+      v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
+      p.split_channels, p.split_weights, v_direct, p_event_ids;
   else
     return query execute
       'select r.* from apportion.allocation_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, null, $11, $12) r'

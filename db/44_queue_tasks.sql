@@ -106,6 +106,78 @@ end
 $$;
 grant execute on function apportion.task_recompute_window(jsonb) to apportion_worker;
 
+-- attribution.allocate_pending {"model_version"}: the live path. Takes up to
+-- 1,000 of the tenant's pending events for the model (skipping those another
+-- job holds) and allocates them in one engine statement. If that fails, each
+-- event is tried on its own: the events that fail become allocate_event
+-- jobs of their own, with their ingest's correlation id, so they fail (or
+-- retry) and are recorded as any job is, while the rest commit. A full batch
+-- enqueues the next one, so a backlog goes on in turns with other work.
+-- Generic plans for a few events, as allocate_event.
+create or replace function apportion.task_allocate_pending(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  v_task constant text := 'attribution.allocate_pending';
+  v_batch constant integer := 1000;
+  v_tenant uuid := apportion.require_tenant();
+  v_model text;
+  v_ids uuid[];
+  v_correlations uuid[];
+  v_isolated uuid[] := '{}'::uuid[];
+  v_result record;
+  v_events bigint := 0;
+  v_rows bigint := 0;
+begin
+  perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
+  v_model := apportion.payload_text(p_payload, 'model_version', v_task);
+  perform apportion.require_model(v_model);
+
+  select array_agg(p.event_id order by p.event_id), array_agg(p.correlation_id order by p.event_id)
+    into v_ids, v_correlations
+    from (select p.event_id, p.correlation_id from apportion.pending_allocations p
+           where p.tenant_id = v_tenant and p.model_version = v_model
+           order by p.event_id
+           limit v_batch
+             for update skip locked) p;
+  if v_ids is null then
+    return jsonb_build_object('model_version', v_model, 'event_count', 0, 'allocation_count', 0);
+  end if;
+
+  begin
+    select * into v_result from apportion.store_allocations(v_model, v_ids);
+    v_events := v_result.event_count;
+    v_rows := v_result.allocation_count;
+  exception when others then
+    for v_i in 1 .. cardinality(v_ids) loop
+      begin
+        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]]);
+        v_events := v_events + v_result.event_count;
+        v_rows := v_rows + v_result.allocation_count;
+      exception when others then
+        v_isolated := v_isolated || v_ids[v_i];
+        insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id)
+        values (v_tenant, 'attribution', 'allocate_event',
+                jsonb_build_object('event_id', v_ids[v_i], 'model_version', v_model), v_correlations[v_i]);
+      end;
+    end loop;
+  end;
+
+  delete from apportion.pending_allocations p
+   where p.tenant_id = v_tenant and p.model_version = v_model and p.event_id = any (v_ids);
+  if cardinality(v_ids) = v_batch then
+    insert into apportion.jobs (tenant_id, queue, task, payload)
+    values (v_tenant, 'attribution', 'allocate_pending', jsonb_build_object('model_version', v_model));
+  end if;
+  return jsonb_build_object('model_version', v_model, 'event_count', v_events, 'allocation_count', v_rows,
+                            'isolated_event_ids', to_jsonb(v_isolated));
+end
+$$;
+grant execute on function apportion.task_allocate_pending(jsonb) to apportion_worker;
+
 -- housekeeping.ping {}: the readiness round trip.
 create or replace function apportion.task_ping(p_payload jsonb)
 returns jsonb

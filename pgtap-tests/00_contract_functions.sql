@@ -12,7 +12,7 @@ select functions_are('apportion', array[
     'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
     'reclaim_expired_leases', 'recompute_window', 'register_model', 'release_jobs', 'replay_failed_job',
     'require_model', 'require_tenant', 'resolve_failed_job', 'resolve_model_params', 'run_jobs', 'run_task',
-    'run_tenant_jobs', 'schema_version', 'store_allocations', 'task_allocate_event', 'task_noop',
+    'run_tenant_jobs', 'schema_version', 'store_allocations', 'task_allocate_event', 'task_allocate_pending', 'task_noop',
     'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window'
 ], 'schema apportion holds exactly the functions README documents');
 
@@ -75,6 +75,7 @@ select is(
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.task_allocate_event(jsonb)',
+    'apportion.task_allocate_pending(jsonb)',
     'apportion.task_noop(jsonb)',
     'apportion.task_ping(jsonb)',
     'apportion.task_prune(jsonb)',

@@ -2,7 +2,7 @@
 -- Table-level privileges per role and table; column-level grants where the
 -- queue uses them; schema and function privileges.
 begin;
-select plan(99);
+select plan(103);
 
 -- apportion_ingest: writes ingest rows (append-only), switches models on and
 -- off for its tenant, enqueues, reads its allocations and failures.
@@ -149,6 +149,12 @@ select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 
 select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'apportion_ingest', array[]::name[], 'ingest cannot execute allocation_rows');
 select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'apportion_reader', array[]::name[], 'reader cannot execute allocation_rows');
 select function_privs_are('apportion', 'allocation_rows', array['uuid', 'text', 'interval', 'text', 'numeric', 'numeric', 'numeric', 'text[]', 'numeric[]', 'text[]', 'uuid[]', 'timestamp with time zone', 'timestamp with time zone'], 'public', array[]::name[], 'PUBLIC cannot execute allocation_rows');
+
+-- The live path's pending work: ingest records it, the worker takes it.
+select table_privs_are('apportion', 'pending_allocations', 'apportion_ingest', array['SELECT', 'INSERT'], 'ingest: SELECT, INSERT on pending_allocations');
+select table_privs_are('apportion', 'pending_allocations', 'apportion_worker', array['SELECT', 'UPDATE', 'DELETE'], 'worker: SELECT, UPDATE (to lock), DELETE on pending_allocations');
+select table_privs_are('apportion', 'pending_allocations', 'apportion_reader', array[]::name[], 'reader: nothing on pending_allocations');
+select table_privs_are('apportion', 'pending_allocations', 'public', array[]::name[], 'PUBLIC: nothing on pending_allocations');
 
 select * from finish();
 rollback;

@@ -101,7 +101,8 @@ try {
       for (const m of t.models) await tx`select apportion.activate_model(${m})`;
       await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at, external_id)
                select * from jsonb_to_recordset(${tx.json(touches as never)}) as x(customer_id text, channel text, occurred_at timestamptz, external_id text)`;
-      // Inserting the events enqueues allocate_event for each active model.
+      // Inserting the events records them as pending for each active model
+      // and enqueues one allocate_pending job per model.
       await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency, external_event_id)
                select customer_id, occurred_at, revenue_cents, 'USD', external_event_id
                  from jsonb_to_recordset(${tx.json(events as never)}) as x(customer_id text, occurred_at timestamptz, revenue_cents bigint, external_event_id text)`;
@@ -109,8 +110,9 @@ try {
     step(`tenant ${t.name}: ${t.touches} touchpoints, ${t.events} conversions ingested; models ${t.models.join(', ')} active`);
   }
   const expected = tenants.reduce((n, t) => n + t.events * t.models.length, 0);
-  const [queued] = await admin`select count(*)::int as n from apportion.jobs where queue = 'attribution' and state = 'queued'`;
-  step(`ingest enqueued ${queued!.n} allocate_event jobs by itself (expected ${expected})`);
+  const [queued] = await admin`select (select count(*)::int from apportion.pending_allocations) as pending,
+                                      (select count(*)::int from apportion.jobs where queue = 'attribution' and state = 'queued') as jobs`;
+  step(`ingest recorded ${queued!.pending} pending event x model allocations (expected ${expected}) and enqueued ${queued!.jobs} allocate_pending jobs, one per tenant and model`);
 
   // The orchestrator, as apportion_worker.
   const cfg = loadConfig({ ...process.env, DATABASE_URL: workerUrl, APPORTION_HEALTH_PORT: '-1', LOG_LEVEL: 'warn' });
@@ -123,7 +125,7 @@ try {
                               from apportion.jobs where queue = 'attribution'`;
     if (s!.pending === 0) {
       const secs = (performance.now() - workStarted) / 1000;
-      step(`orchestrator allocated everything: ${expected} event x model allocations in ${secs.toFixed(1)} s (${Math.round(expected / secs)} jobs/s), ${s!.failed} failed`);
+      step(`orchestrator allocated everything: ${expected} event x model allocations in ${secs.toFixed(1)} s (${Math.round(expected / secs)} per second), ${s!.failed} jobs failed`);
       break;
     }
     await new Promise((r) => setTimeout(r, 100));

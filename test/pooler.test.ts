@@ -87,12 +87,17 @@ describe('through PgBouncer in transaction mode', () => {
         });
       }
       const admin = postgres(db.url, { max: 1, onnotice: () => {} });
-      const done = await waitFor('200 allocate_event jobs', async () => {
-        const [r] = await admin`select count(*) filter (where state = 'succeeded')::int as ok, count(*)::int as n
-                                  from apportion.jobs where task = 'allocate_event' and tenant_id = any(${tenants}::uuid[])`;
-        return r!.ok === 200 ? r : undefined;
+      const done = await waitFor('200 events allocated', async () => {
+        const [r] = await admin`select (select count(distinct event_id)::int from apportion.attribution_allocations
+                                         where tenant_id = any(${tenants}::uuid[])) as allocated,
+                                       (select count(*)::int from apportion.pending_allocations
+                                         where tenant_id = any(${tenants}::uuid[])) as pending`;
+        return r!.allocated === 200 && r!.pending === 0 ? r : undefined;
       });
-      expect(done!.n).toBe(200);
+      expect(done!.allocated).toBe(200);
+      const [failed] = await admin`select count(*)::int as n from apportion.jobs
+                                    where state <> 'succeeded' and tenant_id = any(${tenants}::uuid[])`;
+      expect(failed!.n).toBe(0);
       const [bad] = await admin`select count(*)::int as n from (
           select e.id from apportion.attribution_events e
           left join apportion.attribution_allocations a on a.tenant_id = e.tenant_id and a.event_id = e.id

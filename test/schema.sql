@@ -373,11 +373,17 @@ begin
   select coalesce(array_agg(c.code order by c.code), '{}') into v_direct
     from apportion.channels c where c.tenant_id = v_tenant and c.is_direct;
 
-  if p_event_ids is not null then
+  if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
     return query
     select r.* from apportion.allocation_rows(
       v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
       p.split_channels, p.split_weights, v_direct, p_event_ids, null, null) r;
+  elsif p_event_ids is not null then
+    return query execute
+      'select r.* from apportion.allocation_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, null) r'
+    using
+      v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
+      p.split_channels, p.split_weights, v_direct, p_event_ids;
   else
     return query execute
       'select r.* from apportion.allocation_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, null, $11, $12) r'
@@ -1055,6 +1061,9 @@ begin
     when 'attribution.allocate_event' then
       if apportion.current_tenant_id() is null then raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501'; end if;
       return apportion.task_allocate_event(p_payload);
+    when 'attribution.allocate_pending' then
+      if apportion.current_tenant_id() is null then raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501'; end if;
+      return apportion.task_allocate_pending(p_payload);
     when 'attribution.recompute_window' then
       if apportion.current_tenant_id() is null then raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501'; end if;
       return apportion.task_recompute_window(p_payload);
@@ -1203,6 +1212,68 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.task_allocate_pending(p_payload jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+declare
+  v_task constant text := 'attribution.allocate_pending';
+  v_batch constant integer := 1000;
+  v_tenant uuid := apportion.require_tenant();
+  v_model text;
+  v_ids uuid[];
+  v_correlations uuid[];
+  v_isolated uuid[] := '{}'::uuid[];
+  v_result record;
+  v_events bigint := 0;
+  v_rows bigint := 0;
+begin
+  perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
+  v_model := apportion.payload_text(p_payload, 'model_version', v_task);
+  perform apportion.require_model(v_model);
+
+  select array_agg(p.event_id order by p.event_id), array_agg(p.correlation_id order by p.event_id)
+    into v_ids, v_correlations
+    from (select p.event_id, p.correlation_id from apportion.pending_allocations p
+           where p.tenant_id = v_tenant and p.model_version = v_model
+           order by p.event_id
+           limit v_batch
+             for update skip locked) p;
+  if v_ids is null then
+    return jsonb_build_object('model_version', v_model, 'event_count', 0, 'allocation_count', 0);
+  end if;
+
+  begin
+    select * into v_result from apportion.store_allocations(v_model, v_ids);
+    v_events := v_result.event_count;
+    v_rows := v_result.allocation_count;
+  exception when others then
+    for v_i in 1 .. cardinality(v_ids) loop
+      begin
+        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]]);
+        v_events := v_events + v_result.event_count;
+        v_rows := v_rows + v_result.allocation_count;
+      exception when others then
+        v_isolated := v_isolated || v_ids[v_i];
+        insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id)
+        values (v_tenant, 'attribution', 'allocate_event',
+                jsonb_build_object('event_id', v_ids[v_i], 'model_version', v_model), v_correlations[v_i]);
+      end;
+    end loop;
+  end;
+
+  delete from apportion.pending_allocations p
+   where p.tenant_id = v_tenant and p.model_version = v_model and p.event_id = any (v_ids);
+  if cardinality(v_ids) = v_batch then
+    insert into apportion.jobs (tenant_id, queue, task, payload)
+    values (v_tenant, 'attribution', 'allocate_pending', jsonb_build_object('model_version', v_model));
+  end if;
+  return jsonb_build_object('model_version', v_model, 'event_count', v_events, 'allocation_count', v_rows,
+                            'isolated_event_ids', to_jsonb(v_isolated));
+end
+$$;
+
 CREATE FUNCTION apportion.task_noop(p_payload jsonb) RETURNS jsonb
     LANGUAGE sql IMMUTABLE
     AS $$
@@ -1320,10 +1391,16 @@ CREATE FUNCTION apportion_internal.enqueue_new_events() RETURNS trigger
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 begin
+  with pending as (
+    insert into apportion.pending_allocations (tenant_id, model_version, event_id, correlation_id)
+    select e.tenant_id, m.model_version, e.id, nullif(current_setting('app.correlation_id', true), '')::uuid
+      from new_events e
+      join apportion.tenant_models m on m.tenant_id = e.tenant_id
+    returning tenant_id, model_version
+  )
   insert into apportion.jobs (tenant_id, queue, task, payload)
-  select e.tenant_id, 'attribution', 'allocate_event', jsonb_build_object('event_id', e.id, 'model_version', m.model_version)
-    from new_events e
-    join apportion.tenant_models m on m.tenant_id = e.tenant_id;
+  select p.tenant_id, 'attribution', 'allocate_pending', jsonb_build_object('model_version', p.model_version)
+    from (select distinct tenant_id, model_version from pending) p;
   return null;
 end
 $$;
@@ -1602,6 +1679,16 @@ WITH (fillfactor='70', autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_thr
 
 ALTER TABLE ONLY apportion.jobs_live FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE apportion.pending_allocations (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    model_version text NOT NULL,
+    event_id uuid NOT NULL,
+    correlation_id uuid,
+    enqueued_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY apportion.pending_allocations FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE apportion.queue_tasks (
     queue text NOT NULL,
     task text NOT NULL,
@@ -1730,6 +1817,9 @@ ALTER TABLE ONLY apportion.jobs_done
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_live_pkey PRIMARY KEY (id, state);
 
+ALTER TABLE ONLY apportion.pending_allocations
+    ADD CONSTRAINT pending_allocations_pkey PRIMARY KEY (tenant_id, model_version, event_id);
+
 ALTER TABLE ONLY apportion.queue_tasks
     ADD CONSTRAINT queue_tasks_pkey PRIMARY KEY (queue, task);
 
@@ -1821,6 +1911,12 @@ ALTER TABLE ONLY apportion.channels
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_task_registered FOREIGN KEY (queue, task) REFERENCES apportion.queue_tasks(queue, task);
 
+ALTER TABLE ONLY apportion.pending_allocations
+    ADD CONSTRAINT pending_allocations_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
+
+ALTER TABLE ONLY apportion.pending_allocations
+    ADD CONSTRAINT pending_allocations_tenant_id_event_id_fkey FOREIGN KEY (tenant_id, event_id) REFERENCES apportion.attribution_events(tenant_id, id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY apportion.tenant_models
     ADD CONSTRAINT tenant_models_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
 
@@ -1854,6 +1950,8 @@ CREATE POLICY owner_admin ON apportion.jobs_done TO apportion_owner USING (true)
 
 CREATE POLICY owner_admin ON apportion.jobs_live TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.tenant_models TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.tenants TO apportion_owner USING (true) WITH CHECK (true);
@@ -1861,6 +1959,8 @@ CREATE POLICY owner_admin ON apportion.tenants TO apportion_owner USING (true) W
 CREATE POLICY owner_admin ON apportion.touchpoints TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.worker_failed_jobs TO apportion_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE apportion.pending_allocations ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY system_jobs ON apportion.jobs TO apportion_worker USING ((tenant_id IS NULL)) WITH CHECK ((tenant_id IS NULL));
 
@@ -1881,6 +1981,8 @@ CREATE POLICY tenant_isolation ON apportion.jobs TO apportion_ingest, apportion_
 CREATE POLICY tenant_isolation ON apportion.jobs_done TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
 
 CREATE POLICY tenant_isolation ON apportion.jobs_live TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+
+CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
 
 CREATE POLICY tenant_isolation ON apportion.tenant_models TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
 
@@ -2029,6 +2131,9 @@ GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_
 REVOKE ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) TO apportion_worker;
 
+REVOKE ALL ON FUNCTION apportion.task_allocate_pending(p_payload jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.task_allocate_pending(p_payload jsonb) TO apportion_worker;
+
 REVOKE ALL ON FUNCTION apportion.task_noop(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_noop(p_payload jsonb) TO apportion_worker;
 
@@ -2126,6 +2231,9 @@ GRANT UPDATE(attempt_log) ON TABLE apportion.jobs TO apportion_worker;
 GRANT UPDATE(started_at) ON TABLE apportion.jobs TO apportion_worker;
 
 GRANT UPDATE(finished_at) ON TABLE apportion.jobs TO apportion_worker;
+
+GRANT SELECT,INSERT ON TABLE apportion.pending_allocations TO apportion_ingest;
+GRANT SELECT,DELETE,UPDATE ON TABLE apportion.pending_allocations TO apportion_worker;
 
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_worker;

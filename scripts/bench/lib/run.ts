@@ -17,11 +17,12 @@ export function numberFlag(args: string[], name: string, fallback: number): numb
 
 /**
  * Acquire database `name` (without DATABASE_URL, a throwaway cluster with
- * durable settings: not the tests' fast mode), migrate it, run `body` on its
+ * durable settings, not the tests' fast mode, and commit timestamps), migrate it, run `body` on its
  * URL, release it, and exit: 0, or 1 after printing what `body` threw.
  */
 export async function runOnBenchDatabase(name: string, body: (url: string) => Promise<void>): Promise<never> {
-  const target = await acquireDatabase(name);
+  // Commit timestamps let latencies be measured from commit to commit.
+  const target = await acquireDatabase(name, { settings: { track_commit_timestamp: 'on' } });
   let failed = false;
   try {
     await migrate(target.url);

@@ -66,7 +66,12 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
       };
     },
     async enqueueNoops(n) {
-      await enq`select count(*) from apportion.enqueue_many('housekeeping', 'noop', ${enq.json(Array.from({ length: n }, () => ({})))})`;
+      // One transaction; enqueue_many takes at most 10,000 payloads a call.
+      await enq.begin(async (tx) => {
+        for (let done = 0; done < n; done += 10_000) {
+          await tx`select count(*) from apportion.enqueue_many('housekeeping', 'noop', ${tx.json(Array.from({ length: Math.min(10_000, n - done) }, () => ({})))})`;
+        }
+      });
     },
     async enqueueNoop(seq, run) {
       await enq`select apportion.enqueue('housekeeping', 'noop', ${enq.json({ seq, run })})`;
