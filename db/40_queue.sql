@@ -30,7 +30,8 @@
 
 -- A new job must name a registered task, fit the task's tenant scope, carry
 -- a payload that is a json object of at most 64 KiB, a finite run_at and a
--- priority in [-100, 100]; its max_attempts is the registry's. (On
+-- priority in [-100, 100]; its max_attempts is the registry's, and it is
+-- parked when its task has no handler. (On
 -- jobs_live: every new job starts there, and a job that finishes moves to
 -- jobs_done without coming through here again.)
 create or replace function apportion_internal.prepare_job()
@@ -70,6 +71,9 @@ begin
     raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
   end if;
   new.max_attempts := v_task.max_attempts;
+  -- No handler: kept waiting outside the claim index (queue_tasks_changed
+  -- unparks the task's jobs when it gets one).
+  new.parked := v_task.handler is null;
   return new;
 end
 $$;

@@ -118,7 +118,7 @@ begin
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
+         where j.state = 'queued' and not j.parked and j.run_at <= now() and j.queue = any (v_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked

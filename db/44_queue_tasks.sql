@@ -284,13 +284,18 @@ end
 $generate$;
 
 -- The registry stays the one place: any change to it regenerates run_task
--- in the same transaction (as the owner, who alone may write the registry).
+-- in the same transaction (as the owner, who alone may write the registry),
+-- and parks or unparks queued jobs whose task lost or got a handler.
 create or replace function apportion_internal.queue_tasks_changed()
 returns trigger
 language plpgsql
 as $$
 begin
   perform apportion_internal.generate_task_dispatcher();
+  update apportion.jobs_live j
+     set parked = (t.handler is null)
+    from apportion.queue_tasks t
+   where t.queue = j.queue and t.task = j.task and j.state = 'queued' and j.parked is distinct from (t.handler is null);
   return null;
 end
 $$;

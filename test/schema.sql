@@ -321,7 +321,7 @@ begin
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and j.run_at <= now() and j.queue = any (v_queues)
+         where j.state = 'queued' and not j.parked and j.run_at <= now() and j.queue = any (v_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
@@ -1502,6 +1502,9 @@ begin
     raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
   end if;
   new.max_attempts := v_task.max_attempts;
+  -- No handler: kept waiting outside the claim index (queue_tasks_changed
+  -- unparks the task's jobs when it gets one).
+  new.parked := v_task.handler is null;
   return new;
 end
 $$;
@@ -1511,6 +1514,10 @@ CREATE FUNCTION apportion_internal.queue_tasks_changed() RETURNS trigger
     AS $$
 begin
   perform apportion_internal.generate_task_dispatcher();
+  update apportion.jobs_live j
+     set parked = (t.handler is null)
+    from apportion.queue_tasks t
+   where t.queue = j.queue and t.task = j.task and j.state = 'queued' and j.parked is distinct from (t.handler is null);
   return null;
 end
 $$;
@@ -1612,6 +1619,7 @@ CREATE TABLE apportion.jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    parked boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1642,6 +1650,7 @@ CREATE TABLE apportion.jobs_done (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    parked boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1671,6 +1680,7 @@ CREATE TABLE apportion.jobs_live (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
+    parked boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1857,7 +1867,7 @@ CREATE INDEX jobs_live_correlation_id_idx ON apportion.jobs_live USING btree (co
 
 CREATE UNIQUE INDEX jobs_queued_key_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key) WHERE ((state = 'queued'::text) AND (job_key IS NOT NULL));
 
-CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE (state = 'queued'::text);
+CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE ((state = 'queued'::text) AND (NOT parked));
 
 CREATE INDEX touchpoints_lookback_idx ON apportion.touchpoints USING btree (tenant_id, customer_id, occurred_at, id) INCLUDE (channel);
 
