@@ -53,6 +53,8 @@ export class Dispatcher {
   private resumeOnSpace: (() => void) | undefined;
   /** Claimed jobs waiting for a runner, one tenant group per entry. */
   private readyGroups: ClaimedJob[][] = [];
+  /** Groups running now, per tenant (null: system jobs). */
+  private readonly runningByTenant = new Map<string | null, number>();
   private readyJobCount = 0;
   /** Runner slots free: groups (and inline claims) running at once <= concurrency. */
   private freeRunnerSlots = 0;
@@ -220,21 +222,58 @@ export class Dispatcher {
       if (g) g.push(j);
       else groups.set(j.tenant_id, [j]);
     }
+    const fresh: ClaimedJob[][] = [];
     for (const jobs of groups.values()) {
-      for (let i = 0; i < jobs.length; i += chunk) this.readyGroups.push(jobs.slice(i, i + chunk));
+      for (let i = 0; i < jobs.length; i += chunk) fresh.push(jobs.slice(i, i + chunk));
     }
+    this.readyGroups = this.fairOrder([...this.readyGroups, ...fresh]);
     this.readyJobCount += claimed.length;
     this.startReadyGroups();
     return claimed.length;
+  }
+
+  /**
+   * Ready groups in turns across tenants: system jobs first, then each
+   * tenant's next group, tenants with fewer groups running first, so one
+   * tenant's backlog waits behind another tenant's fresh job for at most the
+   * groups already running, not for the backlog.
+   */
+  private fairOrder(ready: ClaimedJob[][]): ClaimedJob[][] {
+    const byTenant = new Map<string | null, ClaimedJob[][]>();
+    for (const g of ready) {
+      const key = g[0]!.tenant_id;
+      const list = byTenant.get(key);
+      if (list) list.push(g);
+      else byTenant.set(key, [g]);
+    }
+    const running = (t: string | null) => this.runningByTenant.get(t) ?? 0;
+    const tenants = [...byTenant.keys()].sort((a, b) => (a === null ? -1 : b === null ? 1 : running(a) - running(b)));
+    const ordered: ClaimedJob[][] = [];
+    for (let turn = 0; ordered.length < ready.length; turn++) {
+      for (const t of tenants) {
+        const g = byTenant.get(t)![turn];
+        if (g) ordered.push(g);
+      }
+    }
+    return ordered;
   }
 
   /** Start ready groups while runner slots are free. */
   private startReadyGroups(): void {
     while (!this.stopping && this.freeRunnerSlots > 0 && this.readyGroups.length > 0) {
       const jobs = this.readyGroups.shift()!;
+      const tenant = jobs[0]!.tenant_id;
       this.readyJobCount -= jobs.length;
       this.freeRunnerSlots--;
-      this.trackRunning(this.runTenantGroup(jobs).finally(() => this.freeRunnerSlot()));
+      this.runningByTenant.set(tenant, (this.runningByTenant.get(tenant) ?? 0) + 1);
+      this.trackRunning(
+        this.runTenantGroup(jobs).finally(() => {
+          const left = (this.runningByTenant.get(tenant) ?? 1) - 1;
+          if (left > 0) this.runningByTenant.set(tenant, left);
+          else this.runningByTenant.delete(tenant);
+          this.freeRunnerSlot();
+        }),
+      );
     }
     if (this.readyJobCount < this.cfg.batchSize) {
       this.resumeOnSpace?.();

@@ -15,6 +15,7 @@
 // To add a section, append to SECTIONS: a name, and run(url) returning the
 // JSON to store and the markdown body of its docs section.
 import { benchEngine, engineMarkdown } from './engine.js';
+import { benchLive, liveMarkdown } from './live.js';
 import { benchQueue, queueMarkdown } from './queue.js';
 import { machine, machineMarkdown, writeDocSection, writeResults } from './lib/report.js';
 import { numberFlag, runOnBenchDatabase } from './lib/run.js';
@@ -51,6 +52,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchQueue(url, { shrink, log });
       return { json: result, markdown: queueMarkdown(result) };
+    },
+  },
+  {
+    name: 'live',
+    title: 'Live path: ingest to allocation',
+    async run({ url, shrink, log }) {
+      const result = await benchLive(url, { shrink, log });
+      return { json: result, markdown: liveMarkdown(result) };
     },
   },
 ];
