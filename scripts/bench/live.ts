@@ -5,7 +5,7 @@
 //       transactions while the orchestrator allocates them, for linear and
 //       for time_decay; against recompute_window over the same events (a
 //       second, inactive model version of the same kind, so both write
-//       every row); events/s and live/set;
+//       every row, with fresh statistics); events/s and live/set;
 //   (b) idle, one event at a time: ingest commit -> allocation commit;
 //   (c) noisy neighbour: tenant A bulk-ingests in 5,000-event transactions
 //       while tenant B ingests one event every 20 ms: B's latency, and A's
@@ -116,6 +116,8 @@ export async function benchLive(url: string, opts: LiveBenchOptions = {}): Promi
         await activate(all, null);
         const setModel = `live-${kind}-set-${round}`;
         await admin`select apportion.register_model(${setModel}, ${kind}, '{}')`;
+        // The set path at its best: statistics that know the new events.
+        await admin`analyze apportion.attribution_events`;
         const t0 = performance.now();
         for (const t of all) {
           await worker.begin(async (tx) => {
