@@ -14,7 +14,11 @@ create table apportion.pending_allocations (
   enqueued_at timestamptz not null default now(),
   primary key (tenant_id, model_version, event_id),
   foreign key (tenant_id, event_id) references apportion.attribution_events (tenant_id, id) on delete cascade
-);
+)
+-- Every row is inserted and deleted within seconds: vacuum it as often as
+-- the live jobs, or each batch walks past the dead entries of the last.
+with (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_cost_delay = 0,
+      autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000);
 alter table apportion.pending_allocations enable row level security;
 alter table apportion.pending_allocations force row level security;
 

@@ -1695,7 +1695,8 @@ CREATE TABLE apportion.pending_allocations (
     event_id uuid NOT NULL,
     correlation_id uuid,
     enqueued_at timestamp with time zone DEFAULT now() NOT NULL
-);
+)
+WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='2000', autovacuum_vacuum_cost_delay='0', autovacuum_analyze_scale_factor='0', autovacuum_analyze_threshold='5000');
 
 ALTER TABLE ONLY apportion.pending_allocations FORCE ROW LEVEL SECURITY;
 

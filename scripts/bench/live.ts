@@ -244,6 +244,8 @@ export async function benchLive(url: string, opts: LiveBenchOptions = {}): Promi
 export function liveMarkdown(r: LiveBenchResult): string {
   const s = r.setup;
   const out = [
+    'How the live path works: ingest records each new event in `apportion.pending_allocations` (once per active model) and every inserting statement enqueues one `attribution.allocate_pending` job per tenant and model; such a job allocates up to 1,000 pending events in one engine statement (an event that fails is retried alone and, if it fails again, becomes an `allocate_event` job of its own). Runs of one tenant and model are serialised. The orchestrator runs each claim\'s tenant groups in turns (system jobs first, then tenants with fewer groups running), and jobs of a task without a handler are parked outside the claim index. Limits: priorities -100..100, system jobs before any tenant\'s, `enqueue_many` at most 10,000 payloads, finite `run_at`, payloads of at most 64 KiB, on every insert path.',
+    '',
     '### Setup',
     '',
     `- The orchestrator in-process (concurrency ${s.concurrency}, batch ${s.batchSize}), allocating through the live path: ingest records pending work, \`attribution.allocate_pending\` jobs allocate up to 1,000 events each.`,
