@@ -81,6 +81,12 @@ returns table (
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+-- The claim walks the claim index in its order and stops at the limit. With
+-- statistics that think jobs_live empty (right after a bulk enqueue, before
+-- autovacuum analyzes it) the planner would rather bitmap-scan and sort
+-- every queued job on each claim.
+set enable_bitmapscan = off
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare

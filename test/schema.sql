@@ -284,6 +284,8 @@ $$;
 CREATE FUNCTION apportion.claim_jobs(p_worker_id text, p_queues text[], p_limit integer DEFAULT 100, p_lease_seconds integer DEFAULT 15) RETURNS TABLE(job_id bigint, tenant_id uuid, queue text, task text, correlation_id uuid, attempt integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
+    SET enable_bitmapscan TO 'off'
+    SET enable_seqscan TO 'off'
     AS $$
 #variable_conflict use_column
 declare
