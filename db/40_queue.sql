@@ -22,7 +22,8 @@
 -- worker is alive, and a job's work and its completion commit together.
 --
 -- Error codes: 22023 bad input (payload, unknown queue/task); 42501 tenant or
--- privilege; AP001 no handler for the task; AP002 lease expired too often.
+-- privilege; AP001 no handler for the task; AP002 lease expired too often;
+-- AP003 the tenant's cap on queued jobs reached.
 -- Errors of classes 22, 23, 42 and AP never succeed on retry: the job fails
 -- at once.
 
@@ -82,12 +83,28 @@ create or replace trigger jobs_live_prepare
   before insert on apportion.jobs_live
   for each row execute function apportion_internal.prepare_job();
 
--- Wake listeners: one notification per queue and statement, never per row.
+-- After each inserting statement: no tenant may have more jobs queued than
+-- its cap (tenants.max_queued_jobs, AP003: the statement is refused whole),
+-- and listeners are woken, once per queue, never per row. (Counted only up
+-- to the cap, on the tenant's own queued jobs.)
 create or replace function apportion_internal.notify_new_jobs()
 returns trigger
 language plpgsql
 as $$
+declare
+  v_over record;
 begin
+  select t.id, t.max_queued_jobs into v_over
+    from (select distinct n.tenant_id from new_jobs n where n.tenant_id is not null) n
+    join apportion.tenants t on t.id = n.tenant_id
+   where (select count(*) from (select from apportion.jobs j
+                                 where j.tenant_id = t.id and j.state = 'queued'
+                                 limit t.max_queued_jobs + 1) q) > t.max_queued_jobs
+   limit 1;
+  if found then
+    raise exception 'tenant % has more than % queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs', v_over.id, v_over.max_queued_jobs
+      using errcode = 'AP003';
+  end if;
   perform pg_notify('apportion_jobs', q.queue) from (select distinct j.queue from new_jobs j) q;
   return null;
 end

@@ -10,7 +10,7 @@
 -- Job ids come from a sequence that rollback does not reset, so they are
 -- captured with psql's \gset and spliced in with format().
 begin;
-select plan(63);
+select plan(71);
 
 -- An empty queue to start from (rolled back at the end).
 delete from apportion.worker_failed_jobs;
@@ -249,6 +249,36 @@ select is((select count(*) from apportion.enqueue_many('housekeeping', 'noop', (
 reset role;
 set local role apportion_worker;
 select lives_ok($$select * from apportion.queue_overview()$$, 'queue_overview still answers for everyone');
+reset role;
+
+-- A tenant's cap on queued jobs (tenants.max_queued_jobs), on every insert path
+select set_config('app.tenant_id', '', true);
+select apportion.create_tenant('capped', 'cccccccc-0000-4000-8000-0000000000cc') \g /dev/null
+update apportion.tenants set max_queued_jobs = 3 where id = 'cccccccc-0000-4000-8000-0000000000cc';
+select set_config('app.tenant_id', 'cccccccc-0000-4000-8000-0000000000cc', true);
+set local role apportion_ingest;
+select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{}'), apportion.enqueue('housekeeping', 'noop', '{}'),
+                        apportion.enqueue('llm', 'complete', '{}')$$,
+  'a tenant capped at 3 queued jobs enqueues 3 (a parked one counts too)');
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}')$$, 'AP003',
+  'tenant cccccccc-0000-4000-8000-0000000000cc has more than 3 queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs',
+  'the 4th is refused with AP003');
+select throws_ok($$insert into apportion.jobs (queue, task) values ('housekeeping', 'noop')$$, 'AP003', null,
+  'so is a direct INSERT');
+reset role;
+update apportion.jobs set state = 'running', attempts = 1, locked_by = 'w-cap', locked_until = now() + interval '1 minute'
+ where id = (select min(id) from apportion.jobs where tenant_id = 'cccccccc-0000-4000-8000-0000000000cc' and task = 'noop');
+select is((select count(*) from apportion.jobs where tenant_id = 'cccccccc-0000-4000-8000-0000000000cc' and state = 'queued'), 2::bigint,
+  'one of its jobs is running: 2 are queued');
+set local role apportion_ingest;
+select throws_ok($$select count(*) from apportion.enqueue_many('housekeeping', 'noop', '[{}, {}]')$$, 'AP003', null,
+  'with 2 queued, a call that would make 4 is refused whole');
+select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{}')$$, 'twin: one more, the third, is accepted');
+select is((select count(*) from apportion.jobs where state = 'queued'), 3::bigint, 'and the tenant has exactly its 3 queued jobs');
+reset role;
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{}')$$, 'another tenant is not held by that cap');
 reset role;
 
 select * from finish();

@@ -1462,7 +1462,20 @@ $_$;
 CREATE FUNCTION apportion_internal.notify_new_jobs() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
+declare
+  v_over record;
 begin
+  select t.id, t.max_queued_jobs into v_over
+    from (select distinct n.tenant_id from new_jobs n where n.tenant_id is not null) n
+    join apportion.tenants t on t.id = n.tenant_id
+   where (select count(*) from (select from apportion.jobs j
+                                 where j.tenant_id = t.id and j.state = 'queued'
+                                 limit t.max_queued_jobs + 1) q) > t.max_queued_jobs
+   limit 1;
+  if found then
+    raise exception 'tenant % has more than % queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs', v_over.id, v_over.max_queued_jobs
+      using errcode = 'AP003';
+  end if;
   perform pg_notify('apportion_jobs', q.queue) from (select distinct j.queue from new_jobs j) q;
   return null;
 end
@@ -1743,6 +1756,8 @@ CREATE TABLE apportion.tenants (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     name text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    max_queued_jobs integer DEFAULT 1000000 NOT NULL,
+    CONSTRAINT tenants_max_queued_jobs_positive CHECK ((max_queued_jobs > 0)),
     CONSTRAINT tenants_name_not_blank CHECK ((btrim(name) <> ''::text))
 );
 
@@ -1867,6 +1882,8 @@ CREATE INDEX jobs_done_finished_idx ON apportion.jobs_done USING brin (finished_
 CREATE INDEX jobs_lease_idx ON apportion.jobs_live USING btree (locked_until) WHERE (state = 'running'::text);
 
 CREATE INDEX jobs_live_correlation_id_idx ON apportion.jobs_live USING btree (correlation_id) WHERE (correlation_id IS NOT NULL);
+
+CREATE INDEX jobs_queued_by_tenant_idx ON apportion.jobs_live USING btree (tenant_id) WHERE (state = 'queued'::text);
 
 CREATE UNIQUE INDEX jobs_queued_key_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key) WHERE ((state = 'queued'::text) AND (job_key IS NOT NULL));
 
