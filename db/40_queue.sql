@@ -83,11 +83,10 @@ create or replace trigger jobs_live_prepare
   before insert on apportion.jobs_live
   for each row execute function apportion_internal.prepare_job();
 
--- After each inserting statement: no tenant may have more jobs queued than
--- its cap (tenants.max_queued_jobs, AP003: the statement is refused whole),
--- and listeners are woken, once per queue, never per row. (Counted only up
--- to the cap, on the tenant's own queued jobs.)
-create or replace function apportion_internal.notify_new_jobs()
+-- No tenant may have more jobs queued (parked ones included) than its cap,
+-- tenants.max_queued_jobs: an inserting statement that passes it is refused
+-- whole (AP003). Counted only up to the cap, on the tenant's own queued jobs.
+create or replace function apportion_internal.enforce_queued_job_caps()
 returns trigger
 language plpgsql
 as $$
@@ -105,6 +104,21 @@ begin
     raise exception 'tenant % has more than % queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs', v_over.id, v_over.max_queued_jobs
       using errcode = 'AP003';
   end if;
+  return null;
+end
+$$;
+
+create or replace trigger jobs_cap
+  after insert on apportion.jobs
+  referencing new table as new_jobs
+  for each statement execute function apportion_internal.enforce_queued_job_caps();
+
+-- Wake listeners: one notification per queue and statement, never per row.
+create or replace function apportion_internal.notify_new_jobs()
+returns trigger
+language plpgsql
+as $$
+begin
   perform pg_notify('apportion_jobs', q.queue) from (select distinct j.queue from new_jobs j) q;
   return null;
 end

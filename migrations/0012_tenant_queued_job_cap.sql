@@ -1,6 +1,6 @@
 -- Up Migration
 -- A tenant may have at most tenants.max_queued_jobs jobs queued (parked ones
--- included); more are refused with AP003 (db/40_queue.sql). The owner sets
+-- included); more are refused with AP003 (the jobs_cap trigger, db/40_queue.sql). The owner sets
 -- the cap per tenant. The index counts a tenant's queued jobs without
 -- walking anyone else's.
 set local role apportion_owner;

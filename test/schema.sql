@@ -1388,6 +1388,27 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion_internal.enforce_queued_job_caps() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_over record;
+begin
+  select t.id, t.max_queued_jobs into v_over
+    from (select distinct n.tenant_id from new_jobs n where n.tenant_id is not null) n
+    join apportion.tenants t on t.id = n.tenant_id
+   where (select count(*) from (select from apportion.jobs j
+                                 where j.tenant_id = t.id and j.state = 'queued'
+                                 limit t.max_queued_jobs + 1) q) > t.max_queued_jobs
+   limit 1;
+  if found then
+    raise exception 'tenant % has more than % queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs', v_over.id, v_over.max_queued_jobs
+      using errcode = 'AP003';
+  end if;
+  return null;
+end
+$$;
+
 CREATE FUNCTION apportion_internal.enqueue_new_events() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1462,20 +1483,7 @@ $_$;
 CREATE FUNCTION apportion_internal.notify_new_jobs() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
-declare
-  v_over record;
 begin
-  select t.id, t.max_queued_jobs into v_over
-    from (select distinct n.tenant_id from new_jobs n where n.tenant_id is not null) n
-    join apportion.tenants t on t.id = n.tenant_id
-   where (select count(*) from (select from apportion.jobs j
-                                 where j.tenant_id = t.id and j.state = 'queued'
-                                 limit t.max_queued_jobs + 1) q) > t.max_queued_jobs
-   limit 1;
-  if found then
-    raise exception 'tenant % has more than % queued jobs, its limit: wait for them to run, or ask the operator to raise tenants.max_queued_jobs', v_over.id, v_over.max_queued_jobs
-      using errcode = 'AP003';
-  end if;
   perform pg_notify('apportion_jobs', q.queue) from (select distinct j.queue from new_jobs j) q;
   return null;
 end
@@ -1913,6 +1921,8 @@ CREATE TRIGGER attribution_models_immutable BEFORE UPDATE ON apportion.attributi
 
 CREATE TRIGGER channels_check_tenant BEFORE INSERT OR UPDATE ON apportion.channels FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
+CREATE TRIGGER jobs_cap AFTER INSERT ON apportion.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.enforce_queued_job_caps();
+
 CREATE TRIGGER jobs_done_record_failure AFTER INSERT ON apportion.jobs_done FOR EACH ROW WHEN ((new.state = 'failed'::text)) EXECUTE FUNCTION apportion_internal.record_failure();
 
 CREATE TRIGGER jobs_live_prepare BEFORE INSERT ON apportion.jobs_live FOR EACH ROW EXECUTE FUNCTION apportion_internal.prepare_job();
@@ -2184,6 +2194,8 @@ REVOKE ALL ON FUNCTION apportion_internal.check_tenant_write() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apportion_internal.default_channels() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.define_tenant_policies(p_table regclass) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.enforce_queued_job_caps() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.enqueue_new_events() FROM PUBLIC;
 
