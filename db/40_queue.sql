@@ -31,8 +31,9 @@
 
 -- A new job must name a registered task, fit the task's tenant scope, carry
 -- a payload that is a json object of at most 64 KiB, a finite run_at and a
--- priority in [-100, 100]; its max_attempts is the registry's, and it is
--- parked when its task has no handler. (On
+-- priority in [-100, 100]; its max_attempts is the registry's, it is
+-- parked when its task has no handler and scheduled while its run_at is
+-- ahead. (On
 -- jobs_live: every new job starts there, and a job that finishes moves to
 -- jobs_done without coming through here again.)
 create or replace function apportion_internal.prepare_job()
@@ -75,6 +76,9 @@ begin
   -- No handler: kept waiting outside the claim index (queue_tasks_changed
   -- unparks the task's jobs when it gets one).
   new.parked := v_task.handler is null;
+  -- Not yet due: kept outside the claim index too (a claim moves it in when
+  -- it is due, db/42_queue_claim.sql).
+  new.scheduled := new.run_at > now();
   return new;
 end
 $$;
@@ -82,6 +86,25 @@ $$;
 create or replace trigger jobs_live_prepare
   before insert on apportion.jobs_live
   for each row execute function apportion_internal.prepare_job();
+
+-- Whoever moves a queued job's run_at (a retry's backoff, a release, an
+-- operator) moves it in or out of the claim index with it.
+create or replace function apportion_internal.reschedule_job()
+returns trigger
+language plpgsql
+as $$
+begin
+  if not isfinite(new.run_at) then
+    raise exception 'run_at must be a finite timestamp (got %)', new.run_at using errcode = '22023';
+  end if;
+  new.scheduled := new.state = 'queued' and new.run_at > now();
+  return new;
+end
+$$;
+
+create or replace trigger jobs_live_reschedule
+  before update of run_at on apportion.jobs_live
+  for each row execute function apportion_internal.reschedule_job();
 
 -- No tenant may have more jobs queued (parked ones included) than its cap,
 -- tenants.max_queued_jobs: an inserting statement that passes it is refused

@@ -120,11 +120,22 @@ begin
 
   for v_try in 1..5 loop
     begin
+      -- Scheduled jobs that are due join the claim index first, oldest first
+      -- (probed: most claims find none).
+      if exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()) then
+        update apportion.jobs_live j
+           set scheduled = false
+         where j.ctid = any (array(select s.ctid from apportion.jobs_live s
+                                    where s.state = 'queued' and s.scheduled and s.run_at <= now()
+                                    order by s.run_at
+                                    limit greatest(p_limit, 1000)
+                                      for update skip locked));
+      end if;
       -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and not j.parked and j.run_at <= now() and j.queue = any (v_queues)
+         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked

@@ -18,7 +18,7 @@ select functions_are('apportion', array[
 
 select functions_are('apportion_internal', array[
     'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps', 'enqueue_new_events', 'forbid_model_change',
-    'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job', 'queue_tasks_changed', 'record_failure'
+    'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job', 'queue_tasks_changed', 'record_failure', 'reschedule_job'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(

@@ -14,7 +14,7 @@
 -- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
-select plan(32);
+select plan(40);
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
@@ -160,6 +160,57 @@ select results_eq($$select job_id, tenant_id from apportion.claim_jobs('w-first'
 select results_eq($$select job_id from apportion.claim_jobs('w-first', array['housekeeping', 'maintenance'], 1, 30)$$,
   format($$values (%s::bigint)$$, :eager), 'then the tenant''s job');
 reset role;
+
+-- Jobs not yet due never slow a claim, whatever their priority: they wait
+-- outside the claim index (scheduled) until a claim finds them due.
+delete from apportion.jobs;
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+insert into apportion.jobs (queue, task, payload, priority, run_at)
+select 'housekeeping', 'ping', '{}', -100, now() + interval '1 year' + g * interval '1 second'
+  from generate_series(1, 5000) g;
+reset role;
+select set_config('app.tenant_id', 'bbbbbbbb-0000-4000-8000-00000000000b', true);
+set local role apportion_ingest;
+select apportion.enqueue('housekeeping', 'ping', '{}') as b_due \gset
+reset role;
+select is((select count(*) from apportion.jobs_live where scheduled), 5000::bigint,
+  'jobs whose run_at is ahead are scheduled');
+-- Rebuilt, the claim index holds no dead entries of jobs earlier tests
+-- deleted, so the pages a claim reads are the ones its jobs fill.
+reindex index apportion.jobs_runnable_idx;
+select pg_stat_get_xact_blocks_fetched('apportion.jobs_runnable_idx'::regclass) as idx_before \gset
+set local role apportion_worker;
+select results_eq($$select job_id from apportion.claim_jobs('w-far', array['housekeeping'], 1, 30)$$,
+  format('values (%s::bigint)', :b_due), 'a due job is claimed past 5000 jobs a year ahead at priority -100');
+reset role;
+-- (Jobs ahead in the index would cost a claim the pages it walks past them:
+-- 5000 fill about 25.)
+select cmp_ok(pg_stat_get_xact_blocks_fetched('apportion.jobs_runnable_idx'::regclass) - :idx_before, '<=', 4::bigint,
+  'and the claim read at most 4 pages of the claim index, not the 5000 jobs ahead');
+-- Moving run_at moves a job into or out of the claim index.
+update apportion.jobs_live set run_at = now() - interval '1 minute'
+ where id = (select min(id) from apportion.jobs_live where scheduled);
+select is((select count(*) from apportion.jobs_live where scheduled), 4999::bigint,
+  'a job whose run_at is moved back is no longer scheduled');
+set local role apportion_worker;
+select is((select count(*) from apportion.claim_jobs('w-far', array['housekeeping'], 10, 30)), 1::bigint,
+  'and is claimed');
+reset role;
+-- A scheduled job that has fallen due (here: its flag left set by hand, as a
+-- job scheduled a moment ago is when its time comes) joins the claim index
+-- on the next claim.
+set local session_replication_role = replica;
+update apportion.jobs_live set run_at = now() - interval '1 minute'
+ where id in (select id from apportion.jobs_live where scheduled order by id limit 3);
+reset session_replication_role;
+set local role apportion_worker;
+select is((select count(*) from apportion.claim_jobs('w-far', array['housekeeping'], 10, 30)), 3::bigint,
+  'due scheduled jobs are moved into the claim index and claimed');
+reset role;
+select is((select count(*) from apportion.jobs_live where scheduled), 4996::bigint, 'the rest stay scheduled');
+select throws_ok($$update apportion.jobs_live set run_at = 'infinity' where scheduled$$, '22023',
+  'run_at must be a finite timestamp (got infinity)', 'run_at cannot be moved to infinity either');
 
 select * from finish();
 rollback;

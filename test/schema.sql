@@ -319,11 +319,22 @@ begin
 
   for v_try in 1..5 loop
     begin
+      -- Scheduled jobs that are due join the claim index first, oldest first
+      -- (probed: most claims find none).
+      if exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()) then
+        update apportion.jobs_live j
+           set scheduled = false
+         where j.ctid = any (array(select s.ctid from apportion.jobs_live s
+                                    where s.state = 'queued' and s.scheduled and s.run_at <= now()
+                                    order by s.run_at
+                                    limit greatest(p_limit, 1000)
+                                      for update skip locked));
+      end if;
       -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and not j.parked and j.run_at <= now() and j.queue = any (v_queues)
+         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
@@ -1528,6 +1539,9 @@ begin
   -- No handler: kept waiting outside the claim index (queue_tasks_changed
   -- unparks the task's jobs when it gets one).
   new.parked := v_task.handler is null;
+  -- Not yet due: kept outside the claim index too (a claim moves it in when
+  -- it is due, db/42_queue_claim.sql).
+  new.scheduled := new.run_at > now();
   return new;
 end
 $$;
@@ -1554,6 +1568,18 @@ begin
   values (new.tenant_id, new.id, new.queue, new.task, new.payload, new.error_code,
           new.error_message, new.attempts, new.correlation_id);
   return null;
+end
+$$;
+
+CREATE FUNCTION apportion_internal.reschedule_job() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  if not isfinite(new.run_at) then
+    raise exception 'run_at must be a finite timestamp (got %)', new.run_at using errcode = '22023';
+  end if;
+  new.scheduled := new.state = 'queued' and new.run_at > now();
+  return new;
 end
 $$;
 
@@ -1643,6 +1669,7 @@ CREATE TABLE apportion.jobs (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     parked boolean DEFAULT false NOT NULL,
+    scheduled boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1674,6 +1701,7 @@ CREATE TABLE apportion.jobs_done (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     parked boolean DEFAULT false NOT NULL,
+    scheduled boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1704,6 +1732,7 @@ CREATE TABLE apportion.jobs_live (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     parked boolean DEFAULT false NOT NULL,
+    scheduled boolean DEFAULT false NOT NULL,
     CONSTRAINT jobs_max_attempts_positive CHECK (((max_attempts >= 1) AND (max_attempts <= 100))),
     CONSTRAINT jobs_payload_is_object CHECK ((jsonb_typeof(payload) = 'object'::text)),
     CONSTRAINT jobs_state_known CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'failed'::text])))
@@ -1895,7 +1924,9 @@ CREATE INDEX jobs_queued_by_tenant_idx ON apportion.jobs_live USING btree (tenan
 
 CREATE UNIQUE INDEX jobs_queued_key_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key) WHERE ((state = 'queued'::text) AND (job_key IS NOT NULL));
 
-CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE ((state = 'queued'::text) AND (NOT parked));
+CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE ((state = 'queued'::text) AND (NOT parked) AND (NOT scheduled));
+
+CREATE INDEX jobs_scheduled_idx ON apportion.jobs_live USING btree (run_at) WHERE ((state = 'queued'::text) AND scheduled);
 
 CREATE INDEX touchpoints_lookback_idx ON apportion.touchpoints USING btree (tenant_id, customer_id, occurred_at, id) INCLUDE (channel);
 
@@ -1926,6 +1957,8 @@ CREATE TRIGGER jobs_cap AFTER INSERT ON apportion.jobs REFERENCING NEW TABLE AS 
 CREATE TRIGGER jobs_done_record_failure AFTER INSERT ON apportion.jobs_done FOR EACH ROW WHEN ((new.state = 'failed'::text)) EXECUTE FUNCTION apportion_internal.record_failure();
 
 CREATE TRIGGER jobs_live_prepare BEFORE INSERT ON apportion.jobs_live FOR EACH ROW EXECUTE FUNCTION apportion_internal.prepare_job();
+
+CREATE TRIGGER jobs_live_reschedule BEFORE UPDATE OF run_at ON apportion.jobs_live FOR EACH ROW EXECUTE FUNCTION apportion_internal.reschedule_job();
 
 CREATE TRIGGER jobs_notify AFTER INSERT ON apportion.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.notify_new_jobs();
 
@@ -2210,6 +2243,8 @@ REVOKE ALL ON FUNCTION apportion_internal.prepare_job() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apportion_internal.queue_tasks_changed() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.record_failure() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.reschedule_job() FROM PUBLIC;
 
 GRANT SELECT,INSERT ON TABLE apportion.attribution_events TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.attribution_events TO apportion_worker;

@@ -10,8 +10,9 @@
 //   (c) noisy neighbour: tenant A bulk-ingests in 5,000-event transactions
 //       while tenant B ingests one event every 20 ms: B's latency, and A's
 //       throughput against A alone;
-//   (d) parked jobs: a claim for a fresh job with PARKED llm jobs queued
-//       (no handler) against none.
+//   (d) jobs that cannot run: a claim for a fresh job with PARKED jobs
+//       queued that it cannot take (half llm jobs, which have no handler,
+//       half jobs a year ahead at priority -100) against none.
 // Latencies are commit to commit (track_commit_timestamp on the bench
 // cluster).
 import postgres from 'postgres';
@@ -200,7 +201,7 @@ export async function benchLive(url: string, opts: LiveBenchOptions = {}): Promi
     };
     log(`  noisy neighbour: B p50 ${noisy.bP50.toFixed(1)} ms, p99 ${noisy.bP99.toFixed(1)} ms over ${b.length} events; A ${r0(noisy.aWithBPerSecond)} events/s vs ${r0(noisy.aAlonePerSecond)} alone`);
 
-    // (d) parked jobs: claim latency of a fresh job.
+    // (d) jobs that cannot run: claim latency of a fresh job.
     const claimMs = async (): Promise<number[]> => {
       const out: number[] = [];
       for (let i = 0; i < 20; i++) {
@@ -217,12 +218,19 @@ export async function benchLive(url: string, opts: LiveBenchOptions = {}): Promi
     for (let done = 0; done < PARKED; done += 10_000) {
       await ingest.begin(async (tx) => {
         await tx`select set_config('app.tenant_id', ${tenantId(0)}, true)`;
-        await tx`select count(*) from apportion.enqueue_many('llm', 'complete', (select jsonb_agg('{}'::jsonb) from generate_series(1, ${Math.min(10_000, PARKED - done)})))`;
+        const n = Math.min(10_000, PARKED - done);
+        if ((done / 10_000) % 2 === 0) {
+          await tx`select count(*) from apportion.enqueue_many('llm', 'complete', (select jsonb_agg('{}'::jsonb) from generate_series(1, ${n})))`;
+        } else {
+          await tx`insert into apportion.jobs (queue, task, payload, priority, run_at)
+                   select 'housekeeping', 'noop', '{}', -100, now() + interval '1 year' + g * interval '1 second'
+                     from generate_series(1, ${n}) g`;
+        }
       });
     }
     await admin`vacuum analyze apportion.jobs_live`;
     const parked = await claimMs();
-    await admin`delete from apportion.jobs where queue = 'llm'`;
+    await admin`delete from apportion.jobs where queue = 'llm' or (state = 'queued' and run_at > now() + interval '6 months')`;
     const pNone = stat(none);
     const pParked = stat(parked);
     log(`  parked: claim ${fmt(pNone, ms2)} ms with none, ${fmt(pParked, ms2)} ms with ${r0(PARKED)} parked`);
@@ -244,13 +252,13 @@ export async function benchLive(url: string, opts: LiveBenchOptions = {}): Promi
 export function liveMarkdown(r: LiveBenchResult): string {
   const s = r.setup;
   const out = [
-    'How the live path works: ingest records each new event in `apportion.pending_allocations` (once per active model) and every inserting statement enqueues one `attribution.allocate_pending` job per tenant and model; such a job allocates up to 1,000 pending events in one engine statement (an event that fails is retried alone and, if it fails again, becomes an `allocate_event` job of its own). Runs of one tenant and model are serialised. The orchestrator runs each claim\'s tenant groups in turns (system jobs first, then tenants with fewer groups running), and jobs of a task without a handler are parked outside the claim index. Limits: priorities -100..100, system jobs before any tenant\'s, `enqueue_many` at most 10,000 payloads, finite `run_at`, payloads of at most 64 KiB, on every insert path.',
+    'How the live path works: ingest records each new event in `apportion.pending_allocations` (once per active model) and every inserting statement enqueues one `attribution.allocate_pending` job per tenant and model; such a job allocates up to 1,000 pending events in one engine statement (an event that fails is retried alone and, if it fails again, becomes an `allocate_event` job of its own). Runs of one tenant and model are serialised. The orchestrator runs each claim\'s tenant groups in turns (system jobs first, then tenants with fewer groups running), and jobs that cannot run (a task without a handler, a run_at still ahead) wait outside the claim index. Limits: priorities -100..100, system jobs before any tenant\'s, `enqueue_many` at most 10,000 payloads, finite `run_at`, payloads of at most 64 KiB, on every insert path.',
     '',
     '### Setup',
     '',
     `- The orchestrator in-process (concurrency ${s.concurrency}, batch ${s.batchSize}), allocating through the live path: ingest records pending work, \`attribution.allocate_pending\` jobs allocate up to 1,000 events each.`,
     `- (a) ${r0(s.events)} events over ${s.tenants} tenants ingested in ${s.eventsPerTransaction}-event transactions, one model active, timed from the first ingest to nothing pending; against \`recompute_window\` over the same events for a second, inactive version of the same kind (both write every row); ${s.rounds} rounds, median (min..max).`,
-    `- (b) one event at a time ~10 ms apart; (c) tenant A ingests ${r0(r.noisyNeighbour.bulkEvents)} events in 5,000-event transactions, alone and then while tenant B ingests one event every 20 ms; (d) 20 claims of a fresh job, with none and with ${r0(r.parked.parkedJobs)} \`llm\` jobs (no handler) queued.`,
+    `- (b) one event at a time ~10 ms apart; (c) tenant A ingests ${r0(r.noisyNeighbour.bulkEvents)} events in 5,000-event transactions, alone and then while tenant B ingests one event every 20 ms; (d) 20 claims of a fresh job, with none and with ${r0(r.parked.parkedJobs)} jobs queued that cannot run yet: half \`llm\` jobs (no handler), half jobs a year ahead at priority -100.`,
     '- Latencies are from the ingest\'s commit to the commit of the event\'s allocation (track_commit_timestamp).',
     '',
     '### Figures',
@@ -265,6 +273,6 @@ export function liveMarkdown(r: LiveBenchResult): string {
   const n = r.noisyNeighbour;
   out.push(`| (c) B while A bulk-ingests | p50 **${n.bP50.toFixed(1)} ms**, p99 **${n.bP99.toFixed(1)} ms** (${n.bEvents} events) | p99 <= 100 ms |`);
   out.push(`| (c) A with B / A alone | ${r0(n.aWithBPerSecond)} / ${r0(n.aAlonePerSecond)} events/s = **${n.ratio.toFixed(2)}** | >= 0.8 |`);
-  out.push(`| (d) claim with parked jobs / none | ${fmt(r.parked.claimMsParked, ms2)} / ${fmt(r.parked.claimMsNone, ms2)} ms = **${r.parked.ratio.toFixed(2)}** | <= 1.2 |`);
+  out.push(`| (d) claim with jobs that cannot run / none | ${fmt(r.parked.claimMsParked, ms2)} / ${fmt(r.parked.claimMsNone, ms2)} ms = **${r.parked.ratio.toFixed(2)}** | <= 1.2 |`);
   return out.join('\n');
 }
