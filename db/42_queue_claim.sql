@@ -87,6 +87,11 @@ set search_path = pg_catalog, pg_temp
 -- every queued job on each claim.
 set enable_bitmapscan = off
 set enable_seqscan = off
+-- One generic plan for every claim: the custom plans PL/pgSQL would
+-- otherwise keep making cost more to plan than to run once the queue holds
+-- many jobs the claim does not take (measured: 0.13 ms a claim generic,
+-- 0.27 ms custom, with a million such jobs queued).
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
