@@ -76,7 +76,10 @@ as $$
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from,
              e.revenue_cents, e.currency
         from apportion.attribution_events e
-       where e.tenant_id = p_tenant and p_event_ids is not null and e.id = any (p_event_ids)
+       -- (A semi-join: the events key is probed once per id, where = ANY
+       -- under row level security became a filter over all the tenant's
+       -- events.)
+       where e.tenant_id = p_tenant and p_event_ids is not null and e.id in (select unnest(p_event_ids))
       union all
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC',
              e.revenue_cents, e.currency

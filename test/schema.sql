@@ -82,7 +82,10 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from,
              e.revenue_cents, e.currency
         from apportion.attribution_events e
-       where e.tenant_id = p_tenant and p_event_ids is not null and e.id = any (p_event_ids)
+       -- (A semi-join: the events key is probed once per id, where = ANY
+       -- under row level security became a filter over all the tenant's
+       -- events.)
+       where e.tenant_id = p_tenant and p_event_ids is not null and e.id in (select unnest(p_event_ids))
       union all
       select e.id, e.customer_id, e.occurred_at, (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC',
              e.revenue_cents, e.currency
@@ -286,6 +289,7 @@ CREATE FUNCTION apportion.claim_jobs(p_worker_id text, p_queues text[], p_limit 
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET enable_bitmapscan TO 'off'
     SET enable_seqscan TO 'off'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
@@ -1983,12 +1987,6 @@ ALTER TABLE ONLY apportion.channels
 
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_task_registered FOREIGN KEY (queue, task) REFERENCES apportion.queue_tasks(queue, task);
-
-ALTER TABLE ONLY apportion.pending_allocations
-    ADD CONSTRAINT pending_allocations_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
-
-ALTER TABLE ONLY apportion.pending_allocations
-    ADD CONSTRAINT pending_allocations_tenant_id_event_id_fkey FOREIGN KEY (tenant_id, event_id) REFERENCES apportion.attribution_events(tenant_id, id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY apportion.tenant_models
     ADD CONSTRAINT tenant_models_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
