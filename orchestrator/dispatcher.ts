@@ -53,6 +53,8 @@ export class Dispatcher {
   private resumeOnSpace: (() => void) | undefined;
   /** Claimed jobs waiting for a runner, one tenant group per entry. */
   private readyGroups: ClaimedJob[][] = [];
+  /** Ready groups that are parts of one tenant's big claim: they may run side by side. */
+  private readonly splitGroups = new WeakSet<ClaimedJob[]>();
   /** Groups running now, per tenant (null: system jobs). */
   private readonly runningByTenant = new Map<string | null, number>();
   private readyJobCount = 0;
@@ -214,8 +216,10 @@ export class Dispatcher {
       await this.release(claimed);
       return claimed.length;
     }
-    // Group by tenant; split big groups so every runner has work.
+    // Group by tenant; split big groups so every runner has work. A handful
+    // of one tenant's jobs stays one group (see startReadyGroups).
     const chunk = Math.max(1, Math.ceil(claimed.length / this.cfg.concurrency));
+    const splitAbove = 4 * this.cfg.concurrency;
     const groups = new Map<string | null, ClaimedJob[]>();
     for (const j of claimed) {
       const g = groups.get(j.tenant_id);
@@ -224,7 +228,15 @@ export class Dispatcher {
     }
     const fresh: ClaimedJob[][] = [];
     for (const jobs of groups.values()) {
-      for (let i = 0; i < jobs.length; i += chunk) fresh.push(jobs.slice(i, i + chunk));
+      if (jobs.length <= splitAbove) {
+        fresh.push(jobs);
+        continue;
+      }
+      for (let i = 0; i < jobs.length; i += chunk) {
+        const part = jobs.slice(i, i + chunk);
+        this.splitGroups.add(part);
+        fresh.push(part);
+      }
     }
     this.readyGroups = this.fairOrder([...this.readyGroups, ...fresh]);
     this.readyJobCount += claimed.length;
@@ -258,10 +270,19 @@ export class Dispatcher {
     return ordered;
   }
 
-  /** Start ready groups while runner slots are free. */
+  /**
+   * Start ready groups, in order, while runner slots are free. A tenant runs
+   * one group at a time, unless its groups are the parts of one big claim:
+   * a tenant's few jobs are often work that takes turns anyway (its
+   * allocation batches of one model wait for each other), and run side by
+   * side they would hold every runner, one of them waiting, while another
+   * tenant's fresh job waits for a runner too.
+   */
   private startReadyGroups(): void {
     while (!this.stopping && this.freeRunnerSlots > 0 && this.readyGroups.length > 0) {
-      const jobs = this.readyGroups.shift()!;
+      const next = this.readyGroups.findIndex((g) => this.splitGroups.has(g) || !this.runningByTenant.has(g[0]!.tenant_id));
+      if (next < 0) break;
+      const jobs = this.readyGroups.splice(next, 1)[0]!;
       const tenant = jobs[0]!.tenant_id;
       this.readyJobCount -= jobs.length;
       this.freeRunnerSlots--;

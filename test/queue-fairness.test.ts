@@ -5,6 +5,8 @@
 // and splits A's into two groups. In turns, B's job starts beside A's first
 // group, before A's second group and most of A's first; first come first
 // served, it would start only after one of A's groups had finished.
+// And a tenant runs one group at a time (unless its groups are the parts of
+// one big claim), so its later small claims leave the other runner free.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
@@ -23,7 +25,7 @@ beforeAll(async () => {
   db = await testDatabase('queue_fairness');
   admin = postgres(db.url, { max: 1, onnotice: () => {} });
   await admin`select apportion.create_tenant('A', ${A}), apportion.create_tenant('B', ${B})`;
-  for (let i = 0; i <= 20; i++) await admin`select apportion.register_model(${'fair-' + i}, 'linear')`;
+  for (let i = 0; i <= 26; i++) await admin`select apportion.register_model(${'fair-' + i}, 'linear')`;
   for (const t of [A, B]) {
     await admin.begin(async (tx) => {
       await tx`select set_config('app.tenant_id', ${t}, true)`;
@@ -74,6 +76,45 @@ describe('fair turns across tenants', () => {
       // start after B. First come first served: B waits for one of A's two
       // groups to finish, and at most a few of A's jobs start after it.
       expect(aAfterB).toBeGreaterThanOrEqual(10);
+    } finally {
+      expect(await o.stop()).toBe(0);
+    }
+  });
+
+  it("a tenant's later job waits for its running group, leaving the other runner to another tenant", async () => {
+    // A's first job runs on one runner (claims run nothing inline here); A's
+    // second, claimed while it runs, must not take the other runner, so B's
+    // job, enqueued after it, starts before it. (Run side by side, A's two
+    // jobs would hold both runners and B's would wait for one to finish.)
+    const enqueue = async (tenant: string, model: string) =>
+      admin.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+        const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json(windowFor(model))})::text as id`;
+        return r!.id as string;
+      });
+    const first = await enqueue(A, 'fair-21');
+    const o = await startOrchestrator(await db.urlAs('apportion_worker'), {
+      APPORTION_CONCURRENCY: '2',
+      APPORTION_BATCH_SIZE: '1000',
+      APPORTION_INLINE_RUN_MAX: '0',
+    });
+    try {
+      const state = async (id: string) => (await admin<{ state: string }[]>`select state from apportion.jobs where id = ${id}`)[0]!.state;
+      await waitFor("A's first job running", async () => ((await state(first)) === 'running' || undefined), 30_000);
+      const later = await enqueue(A, 'fair-25');
+      await waitFor("A's later job claimed", async () => ((await state(later)) !== 'queued' || undefined), 30_000);
+      expect(await state(first)).toBe('running');
+      const b = await enqueue(B, 'fair-26');
+      const all = [first, later, b];
+      await waitFor('all 3 jobs done', async () => {
+        const [r] = await admin`select count(*)::int as n from apportion.jobs where id = any(${all}::bigint[]) and state = 'succeeded'`;
+        return r!.n === 3 || undefined;
+      }, 60_000);
+      const rows = await admin<{ id: string; started: Date }[]>`
+        select id::text, (attempt_log -> 0 ->> 'started_at')::timestamptz as started
+          from apportion.jobs where id = any(${[later, b]}::bigint[])`;
+      const started = (id: string) => rows.find((r) => r.id === id)!.started.getTime();
+      expect(started(b)).toBeLessThan(started(later));
     } finally {
       expect(await o.stop()).toBe(0);
     }
