@@ -143,7 +143,7 @@ select is(
       and has_function_privilege(r.oid, 'apportion.claim_jobs(text, text[], integer, integer)', 'execute')),
   array['apportion_worker'], 'of the runtime roles only apportion_worker may execute claim_jobs');
 select matches((select prosrc from pg_proc where oid = 'apportion.claim_jobs(text, text[], integer, integer)'::regprocedure),
-  '(?i)for\s+update\s+skip\s+locked', 'claim_jobs locks what it picks with FOR UPDATE SKIP LOCKED');
+  '(?i)for\s+update(\s+of\s+\w+)?\s+skip\s+locked', 'claim_jobs locks what it picks with FOR UPDATE SKIP LOCKED');
 
 -- System jobs go first, whatever a tenant's priority.
 delete from apportion.worker_failed_jobs;

@@ -363,40 +363,39 @@ begin
         select greatest(1, ceil(p_limit::numeric / nullif(count(*), 0)))::integer as per_tenant
           from tenants t where t.tenant_key <> '00000000-0000-0000-0000-000000000000'::uuid
       )
+      -- Each tenant's jobs are locked as they are taken (FOR UPDATE SKIP
+      -- LOCKED, as a concurrent claim would), so two claims never pick the
+      -- same jobs; a tenant's taken jobs beyond the claim's limit stay locked,
+      -- unclaimed, until this transaction ends.
       select array_agg(c.tid) into v_tids
         from (select c.tid
                 from tenants t
                cross join share
                cross join lateral (
-                 select j.ctid as tid, j.priority, j.run_at, j.id,
-                        row_number() over (order by j.priority, j.run_at, j.id) as turn
-                   from apportion.jobs_live j
-                  where coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) = t.tenant_key
-                    and j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
-                  order by j.priority, j.run_at, j.id
-                  -- (System jobs are not shared out: they all go first.)
-                  limit case when t.tenant_key = '00000000-0000-0000-0000-000000000000'::uuid then p_limit
-                             else coalesce(share.per_tenant, p_limit) end
+                 select x.tid, x.priority, x.run_at, x.id,
+                        row_number() over (order by x.priority, x.run_at, x.id) as turn
+                   from (select j.ctid as tid, j.priority, j.run_at, j.id
+                           from apportion.jobs_live j
+                          where coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) = t.tenant_key
+                            and j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
+                          order by j.priority, j.run_at, j.id
+                          -- (System jobs are not shared out: they all go first.)
+                          limit case when t.tenant_key = '00000000-0000-0000-0000-000000000000'::uuid then p_limit
+                                     else coalesce(share.per_tenant, p_limit) end
+                            for update of j skip locked) x
                ) c
                order by t.tenant_key <> '00000000-0000-0000-0000-000000000000'::uuid, c.turn, c.priority, c.run_at, c.id
                limit p_limit) c;
 
-      -- Lock by ctid, update by ctid: the claim touches only the rows it
-      -- takes, and skips those another claim took meanwhile.
-      with picked as (
-        select j.ctid as tid
-          from apportion.jobs_live j
-         where j.ctid = any (v_tids) and j.state = 'queued' and not j.parked and not j.scheduled
-           for update skip locked
-      ),
-      claimed as (
+      -- Update by ctid: the claim touches only the rows it took.
+      with claimed as (
         update apportion.jobs_live j
            set state = 'running',
                attempts = j.attempts + 1,
                locked_by = p_worker_id,
                locked_until = now() + make_interval(secs => p_lease_seconds),
                started_at = now()
-         where j.ctid = any (array(select tid from picked))
+         where j.ctid = any (v_tids) and j.state = 'queued'
         returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
       )
       -- Collected, not returned as they come: rows already returned would
