@@ -187,7 +187,9 @@ begin
                            from apportion.jobs_live j
                           where coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) = t.tenant_key
                             and j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
-                          order by j.priority, j.run_at, j.id
+                          -- (The index's own order, tenant first, so the
+                          -- planner walks it rather than sorting the tenant.)
+                          order by coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), j.priority, j.run_at, j.id
                           -- (System jobs are not shared out: they all go first.)
                           limit case when t.tenant_key = '00000000-0000-0000-0000-000000000000'::uuid then p_limit
                                      else coalesce(share.per_tenant, p_limit) end

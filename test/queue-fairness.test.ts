@@ -92,7 +92,19 @@ describe('fair turns across tenants', () => {
         const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json(windowFor(model))})::text as id`;
         return r!.id as string;
       });
-    const first = await enqueue(A, 'fair-21');
+    // A's first job recomputes a window of 20,000 events, long enough for
+    // the rest to be enqueued and claimed while it runs.
+    await admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${A}, true)`;
+      await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+               select 'c' || (g % 500), '2025-09-05T00:00Z'::timestamptz + g * interval '1 second', 1000 + g, 'USD'
+                 from generate_series(1, 20000) g`;
+    });
+    const first = await admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${A}, true)`;
+      const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json({ window_start: '2025-09-05T00:00:00Z', window_end: '2025-09-06T00:00:00Z', model_version: 'fair-21' })})::text as id`;
+      return r!.id as string;
+    });
     const o = await startOrchestrator(await db.urlAs('apportion_worker'), {
       APPORTION_CONCURRENCY: '2',
       APPORTION_BATCH_SIZE: '1000',
