@@ -300,7 +300,6 @@ declare
   v_tasks text[];
   v_correlations uuid[];
   v_attempts integer[];
-  v_tids tid[];
 begin
   if p_worker_id is null or p_worker_id = '' then
     raise exception 'claim_jobs: worker id is required' using errcode = '22023';
@@ -335,69 +334,23 @@ begin
                                     limit greatest(p_limit, 1000)
                                       for update skip locked));
       end if;
-      -- In turns across tenants: the tenants with runnable jobs are found
-      -- by skipping along the claim index from one tenant to the next (the
-      -- system first, under the zero uuid); each gives its first jobs by
-      -- priority, run_at and id, at most its share of the limit, and the
-      -- claim takes every tenant's first job before any tenant's second.
-      with recursive heads (tenant_key) as (
-        (select coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid)
-           from apportion.jobs_live j
-          where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
-          order by coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid)
-          limit 1)
-        union all
-        select (select coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                  from apportion.jobs_live j
-                 where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
-                   and coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) > h.tenant_key
-                 order by coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid)
-                 limit 1)
-          from heads h
-         where h.tenant_key is not null
+      -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
+      with picked as (
+        select j.ctid as tid
+          from apportion.jobs_live j
+         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
+         order by j.tenant_id is not null, j.priority, j.run_at, j.id
+         limit p_limit
+           for update skip locked
       ),
-      tenants as materialized (
-        select h.tenant_key from heads h where h.tenant_key is not null
-      ),
-      share as (
-        select greatest(1, ceil(p_limit::numeric / nullif(count(*), 0)))::integer as per_tenant
-          from tenants t where t.tenant_key <> '00000000-0000-0000-0000-000000000000'::uuid
-      )
-      -- Each tenant's jobs are locked as they are taken (FOR UPDATE SKIP
-      -- LOCKED, as a concurrent claim would), so two claims never pick the
-      -- same jobs; a tenant's taken jobs beyond the claim's limit stay locked,
-      -- unclaimed, until this transaction ends.
-      select array_agg(c.tid) into v_tids
-        from (select c.tid
-                from tenants t
-               cross join share
-               cross join lateral (
-                 select x.tid, x.priority, x.run_at, x.id,
-                        row_number() over (order by x.priority, x.run_at, x.id) as turn
-                   from (select j.ctid as tid, j.priority, j.run_at, j.id
-                           from apportion.jobs_live j
-                          where coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid) = t.tenant_key
-                            and j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
-                          -- (The index's own order, tenant first, so the
-                          -- planner walks it rather than sorting the tenant.)
-                          order by coalesce(j.tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), j.priority, j.run_at, j.id
-                          -- (System jobs are not shared out: they all go first.)
-                          limit case when t.tenant_key = '00000000-0000-0000-0000-000000000000'::uuid then p_limit
-                                     else coalesce(share.per_tenant, p_limit) end
-                            for update of j skip locked) x
-               ) c
-               order by t.tenant_key <> '00000000-0000-0000-0000-000000000000'::uuid, c.turn, c.priority, c.run_at, c.id
-               limit p_limit) c;
-
-      -- Update by ctid: the claim touches only the rows it took.
-      with claimed as (
+      claimed as (
         update apportion.jobs_live j
            set state = 'running',
                attempts = j.attempts + 1,
                locked_by = p_worker_id,
                locked_until = now() + make_interval(secs => p_lease_seconds),
                started_at = now()
-         where j.ctid = any (v_tids) and j.state = 'queued'
+         where j.ctid = any (array(select tid from picked))
         returning j.id, j.tenant_id, j.queue, j.task, j.correlation_id, j.attempts
       )
       -- Collected, not returned as they come: rows already returned would
@@ -1975,7 +1928,7 @@ CREATE INDEX jobs_queued_by_tenant_idx ON apportion.jobs_live USING btree (tenan
 
 CREATE UNIQUE INDEX jobs_queued_key_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), queue, task, job_key) WHERE ((state = 'queued'::text) AND (job_key IS NOT NULL));
 
-CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (COALESCE(tenant_id, '00000000-0000-0000-0000-000000000000'::uuid), priority, run_at, id) WHERE ((state = 'queued'::text) AND (NOT parked) AND (NOT scheduled));
+CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id IS NOT NULL)), priority, run_at, id) WHERE ((state = 'queued'::text) AND (NOT parked) AND (NOT scheduled));
 
 CREATE INDEX jobs_scheduled_idx ON apportion.jobs_live USING btree (run_at) WHERE ((state = 'queued'::text) AND scheduled);
 
