@@ -38,13 +38,16 @@ export async function registerBenchTask(admin: postgres.Sql): Promise<void> {
 
 export function apportionSystem(adminUrl: string, workerUrl: string): QueueSystem {
   const admin = postgres(adminUrl, { max: 2, onnotice: () => {} });
-  const enq = postgres(workerUrl, { max: 1, onnotice: () => {} });
+  // Two connections: a tenant's single job (workload d) is not queued behind
+  // another tenant's bulk enqueue transaction on the client side.
+  const enq = postgres(workerUrl, { max: 2, onnotice: () => {} });
   let workers = 0;
   return {
     key: 'apportion',
     label: 'apportion',
     settings: `orchestrator Worker in-process: one claimer (${BATCH} jobs per claim transaction, lease 15 s) feeding ${CONCURRENCY} runners, one run transaction per tenant group, each job in a savepoint, completion in the same transaction as the work; a claim made while both runners are idle runs a lone job in its own transaction (APPORTION_INLINE_RUN_MAX 1, the default); LISTEN/NOTIFY + 2 s backstop poll`,
-    workloads: { noop: true, latency: true, tenant: true },
+    workloads: { noop: true, latency: true, tenant: true, noisy: true },
+    fairness: 'nothing to configure: the orchestrator takes turns across tenants by default',
     async setup() {},
     async startWorker(): Promise<RunningWorker> {
       const w = benchWorker(workerUrl, { APPORTION_WORKER_ID: `bench-peers-${process.pid}-${++workers}` });
@@ -62,6 +65,13 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
               from apportion.jobs where task = 'noop' and payload->>'run' = ${run}`;
           return new Map(rows.map((r) => [r.seq, r.ms]));
         },
+        async tenantStarts(run) {
+          const rows = await admin<{ ref: string; ms: number }[]>`
+            select payload->>'ref' as ref,
+                   (extract(epoch from (attempt_log->0->>'started_at')::timestamptz) * 1000)::float8 as ms
+              from apportion.jobs where task = 'bench_tenant_row' and payload->>'run' = ${run}`;
+          return new Map(rows.map((r) => [r.ref, r.ms]));
+        },
         stop: () => w.stop('bench'),
       };
     },
@@ -78,12 +88,21 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
     },
     async enqueueTenantJobs(jobs: TenantJob[]) {
       // Tenancy is enforced at enqueue: each job is enqueued under its own
-      // tenant, in the given (interleaved) order, in one transaction.
+      // tenant, in the given order, in one transaction; a run of one
+      // tenant's jobs goes in enqueue_many calls (at most 10,000 a call).
       await enq.begin(async (tx) => {
         const pending: Promise<unknown>[] = [];
-        for (const j of jobs) {
-          pending.push(tx`select set_config('app.tenant_id', ${j.tenant}, true)`.execute());
-          pending.push(tx`select apportion.enqueue('attribution', 'bench_tenant_row', ${tx.json({ run: j.run, ref: j.ref })})`.execute());
+        for (let i = 0; i < jobs.length; ) {
+          let end = i + 1;
+          while (end < jobs.length && end - i < 10_000 && jobs[end]!.tenant === jobs[i]!.tenant) end++;
+          pending.push(tx`select set_config('app.tenant_id', ${jobs[i]!.tenant}, true)`.execute());
+          if (end - i === 1) {
+            pending.push(tx`select apportion.enqueue('attribution', 'bench_tenant_row', ${tx.json({ run: jobs[i]!.run, ref: jobs[i]!.ref })})`.execute());
+          } else {
+            const payloads = jobs.slice(i, end).map((j) => ({ run: j.run, ref: j.ref }));
+            pending.push(tx`select count(*) from apportion.enqueue_many('attribution', 'bench_tenant_row', ${tx.json(payloads)})`.execute());
+          }
+          i = end;
         }
         await Promise.all(pending);
       });
@@ -98,6 +117,9 @@ export function apportionSystem(adminUrl: string, workerUrl: string): QueueSyste
         select payload->>'ref' as ref from apportion.jobs
          where task = 'bench_tenant_row' and state <> 'succeeded' and payload->>'run' = ${run}`;
       return new Set(rows.map((r) => r.ref));
+    },
+    async discard(run) {
+      await admin`delete from apportion.jobs where task = 'bench_tenant_row' and state <> 'succeeded' and payload->>'run' = ${run}`;
     },
     async recoverAfterKill() {
       return 'nothing: leases expire after 15 s and the next claim takes the jobs back';

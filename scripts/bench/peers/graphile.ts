@@ -12,7 +12,7 @@
 // job in a separate statement.
 import { Logger, makeWorkerUtils, run, type Task, type WorkerUtils } from 'graphile-worker';
 import postgres from 'postgres';
-import { TENANT_ROW_INSERT, wallMs, type Kind, type QueueSystem, type RunningWorker, type TenantJob } from './system.js';
+import { NOISY_RUN_PREFIX, TENANT_ROW_INSERT, wallMs, type Kind, type QueueSystem, type RunningWorker, type TenantJob } from './system.js';
 
 export type GraphileMode = 'default' | 'batched';
 
@@ -39,13 +39,15 @@ export function graphileSystem(adminUrl: string, peerUrl: string, mode: Graphile
     settings: mode === 'default'
       ? 'defaults (pollInterval 2 s, LISTEN/NOTIFY, no local queue, no completion batching) except concurrentJobs 24 and maxPoolSize 25 as on its performance page (its default concurrentJobs is 1)'
       : 'documented batched preset: concurrentJobs 24, maxPoolSize 25, localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0',
-    workloads: { noop: true, latency: true, tenant: true },
+    workloads: { noop: true, latency: true, tenant: true, noisy: true },
+    fairness: 'none available: jobs are taken by priority, run_at and id whatever their tenant; a named queue per tenant (job queue_name) would run each tenant\'s jobs one at a time, A\'s backlog included, so it is not used',
     async setup() {
       await (await getUtils()).migrate();
     },
     async startWorker(): Promise<RunningWorker> {
       const handled = { noop: 0, tenant_row: 0 };
       const starts = new Map<string, Map<number, number>>();
+      const tenantStarts = new Map<string, Map<string, number>>();
       const noop: Task = async (payload) => {
         const t = wallMs();
         const p = payload as { seq?: number; run?: string };
@@ -57,7 +59,13 @@ export function graphileSystem(adminUrl: string, peerUrl: string, mode: Graphile
         handled.noop++;
       };
       const tenantRow: Task = async (payload, helpers) => {
+        const t = wallMs();
         const p = payload as { tenant: string; run: string; ref: string };
+        if (p.run.startsWith(NOISY_RUN_PREFIX)) {
+          let m = tenantStarts.get(p.run);
+          if (!m) tenantStarts.set(p.run, (m = new Map()));
+          m.set(p.ref, t);
+        }
         await helpers.withPgClient(async (client) => {
           await client.query('begin');
           try {
@@ -80,6 +88,7 @@ export function graphileSystem(adminUrl: string, peerUrl: string, mode: Graphile
       return {
         handled: (kind: Kind) => handled[kind],
         starts: async (run) => starts.get(run) ?? new Map(),
+        tenantStarts: async (run) => tenantStarts.get(run) ?? new Map(),
         stop: () => runner.stop(),
       };
     },
@@ -104,6 +113,9 @@ export function graphileSystem(adminUrl: string, peerUrl: string, mode: Graphile
           join graphile_worker._private_tasks t on t.id = j.task_id
          where t.identifier = 'tenant_row' and j.payload->>'run' = ${run}`;
       return new Set(rows.map((r) => r.ref));
+    },
+    async discard(run) {
+      await admin`delete from graphile_worker._private_jobs where payload->>'run' = ${run}`;
     },
     async recoverAfterKill() {
       // Jobs locked by a dead worker stay locked for 4 hours; the documented

@@ -9,6 +9,10 @@
 //       workers listen; enqueue to handler start;
 //   (c) tenant-scoped transactional work: each job, for one of 50 tenants,
 //       inserts one row into a table under RLS and completes;
+//   (d) noisy neighbour: tenant A enqueues a backlog of (c) jobs in
+//       5,000-job calls while tenant B enqueues one every 20 ms; B's enqueue
+//       to handler start, and A's rate; each system configured for fairness
+//       across tenants as it suggests;
 //   plus the raw SQL bound (pgbench: claim 100 with SKIP LOCKED + delete)
 //   and, per system, a SIGKILL halfway through a (c) run, a restart, and a
 //   count of jobs whose row and completion disagree.
@@ -29,7 +33,7 @@ import { numberFlag, runOnBenchDatabase } from '../lib/run.js';
 import { fmt, percentile, r0, sleep, stat, type Stat } from '../lib/stats.js';
 import { registerBenchTask } from './apportion.js';
 import { renderChart, type ChartRow } from './chart.js';
-import { tenantJobs, wallMs, type QueueSystem } from './system.js';
+import { NOISY_A, NOISY_B, NOISY_RUN_PREFIX, tenantJobs, wallMs, type QueueSystem } from './system.js';
 import { makeSystem, SYSTEM_KEYS, type BenchUrls } from './systems.js';
 
 const CHART = path.join(ROOT, 'docs', 'benchmarks-peers.svg');
@@ -43,6 +47,10 @@ const N = Math.max(1000, Math.round(50_000 / shrink));
 const LATENCY = Math.max(50, Math.round(500 / shrink));
 const TENANT_JOBS = Math.max(500, Math.round(10_000 / shrink));
 const KILL_JOBS = Math.max(1000, Math.round(10_000 / shrink));
+const NOISY_JOBS = Math.max(2000, Math.round(20_000 / shrink));
+const NOISY_CALL = 5000;
+const NOISY_B_EVERY_MS = 20;
+const NOISY_LIMIT_MS = 120_000;
 const PGBENCH_CLIENTS = 4;
 
 // ---- results ---------------------------------------------------------------
@@ -54,6 +62,8 @@ interface SystemResult {
   drainPerSecond?: Stat;
   latencyMs?: { p50: Stat; p95: Stat; p99: Stat; max: Stat; samples: number };
   tenantDrainPerSecond?: Stat;
+  noisy?: { bP50: Stat; bP99: Stat; bSamples: number[]; aPerSecond: Stat };
+  fairness?: string;
   tenantRowCheck: string[];
   kill?: KillResult;
 }
@@ -185,6 +195,54 @@ async function tenantRun(admin: postgres.Sql, s: QueueSystem, run: string): Prom
   return [TENANT_JOBS / ((t2 - t1) / 1000), await rowCheck(admin, run, TENANT_JOBS)];
 }
 
+/** Workload (d): A's backlog, B's single jobs; B's latencies (sorted) and A's rate. */
+async function noisyNeighbour(admin: postgres.Sql, s: QueueSystem, round: number): Promise<{ b: number[]; aPerSecond: number; problems: string[]; cut: string | null }> {
+  await admin`vacuum analyze`;
+  const runA = `${NOISY_RUN_PREFIX}${round}-${s.key}-a`;
+  const runB = `${NOISY_RUN_PREFIX}${round}-${s.key}-b`;
+  const aJobs = Array.from({ length: NOISY_JOBS }, (_, i) => ({ tenant: NOISY_A, ref: String(i), run: runA }));
+  const w = await s.startWorker({ fair: true });
+  await sleep(300);
+  const bSent = new Map<string, number>();
+  let stopB = false;
+  const bLoop = (async () => {
+    for (let i = 0; !stopB; i++) {
+      const ref = String(i);
+      bSent.set(ref, wallMs());
+      await s.enqueueTenantJobs([{ tenant: NOISY_B, ref, run: runB }], { fair: true });
+      await sleep(NOISY_B_EVERY_MS);
+    }
+  })();
+  await sleep(100);
+  const t0 = performance.now();
+  for (let i = 0; i < NOISY_JOBS; i += NOISY_CALL) await s.enqueueTenantJobs(aJobs.slice(i, i + NOISY_CALL), { fair: true });
+  // A system that cannot finish A's backlog in NOISY_LIMIT_MS is reported
+  // as far as it got, and what it left is discarded.
+  const aDone = await until(async () => (await s.pendingRefs(runA)).size === 0, NOISY_LIMIT_MS, 20);
+  const aSecs = (performance.now() - t0) / 1000;
+  stopB = true;
+  await bLoop;
+  const bDone = await until(async () => (await s.pendingRefs(runB)).size === 0, aDone ? TIMEOUT : 5000, 5);
+  const aLeft = aDone ? 0 : (await s.pendingRefs(runA)).size;
+  const bLeft = bDone ? 0 : (await s.pendingRefs(runB)).size;
+  const starts = await w.tenantStarts(runB);
+  await w.stop();
+  const b: number[] = [];
+  for (const [ref, t] of bSent) {
+    const st = starts.get(ref);
+    if (st !== undefined) b.push(st - t);
+  }
+  const problems: string[] = [];
+  if (aDone && bDone) {
+    if (b.length !== bSent.size) throw new Error(`${s.label}: handler start known for ${b.length} of ${bSent.size} of B's jobs`);
+    for (const p of [await rowCheck(admin, runA, NOISY_JOBS), await rowCheck(admin, runB, bSent.size)]) if (p) problems.push(p);
+  } else {
+    await s.discard(runA);
+    await s.discard(runB);
+  }
+  const cut = aDone ? null : `cut short after ${NOISY_LIMIT_MS / 1000} s: ${aLeft} of A's ${NOISY_JOBS} jobs and ${bLeft} of B's ${bSent.size} not completed`;
+  return { b: b.sort((x, y) => x - y), aPerSecond: (NOISY_JOBS - aLeft) / aSecs, problems, cut };
+}
 
 async function killTest(admin: postgres.Sql, s: QueueSystem, urls: BenchUrls, log: (l: string) => void): Promise<KillResult> {
   const run = `kill-${s.key}`;
@@ -257,7 +315,7 @@ interface PeersResult {
   setup: Record<string, unknown>;
   systems: SystemResult[];
   rawBoundPerSecond: Stat | null;
-  ratios: { round: number; peer: string; drain: number | null; tenant: number | null; p50: number | null }[];
+  ratios: { round: number; peer: string; drain: number | null; tenant: number | null; p50: number | null; noisyP99?: number | null }[];
   notes: string[];
 }
 
@@ -295,6 +353,8 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
   out.push(`- (a) no-op burn-down: ${r0(st.jobs)} jobs enqueued in one batch (apportion: one transaction of enqueue_many calls of 10,000; graphile-worker addJobs; pg-boss insert), then drained; enqueue rate = jobs / time of that call; drain rate = jobs / time from the enqueue's return until the database records every job completed.`);
   out.push(`- (b) idle latency: ${st.latencyJobs} jobs enqueued one at a time ~10 ms apart while the worker listens. Clock basis, the same for all: the host's wall clock; enqueue = taken in the driver just before the enqueue call is sent; handler start = for the peers, the wall clock at handler entry in Node; for apportion, whose handlers run in the database, clock_timestamp() at handler entry (attempt_log->0->>'started_at'). Node and PostgreSQL read the same clock on one machine.`);
   out.push(`- (c) tenant-scoped transactional work: ${r0(st.tenantJobs)} jobs over ${st.tenants} tenants, interleaved (job i belongs to tenant i mod ${st.tenants}, the same order for every system); each job inserts one row into bench_peers.tenant_rows (RLS forced, tenant from the transaction-local app.tenant_id) and completes. apportion: a bench-only task registered in the bench database only, run by run_jobs inside the job's transaction. Peers: the handler opens its own transaction, sets the tenant locally, inserts, commits; the queue then marks the job complete separately. Every run's rows are checked: one row per job.`);
+  const sd = r.setup as { noisyJobs?: number; noisyCall?: number; noisyBEveryMs?: number };
+  if (sd.noisyJobs) out.push(`- (d) noisy neighbour: tenant A enqueues ${r0(sd.noisyJobs)} (c) jobs in calls of ${r0(sd.noisyCall!)}, one after another, while tenant B enqueues one (c) job every ${sd.noisyBEveryMs} ms until A's are all completed; B's latency from the enqueue call to handler start (clock basis as in (b)); A's rate = A's jobs / time from its first enqueue until the database records all of them completed. Each system as it suggests for fairness across tenants: ${r.systems.filter((x) => x.fairness).map((x) => `${x.label}: ${x.fairness}`).join('; ')}.`);
   out.push(`- Kill test: ${r0(st.killJobs)} (c) jobs; the worker runs in a child process, SIGKILLed once half the rows are written; then recovered as stated, a fresh worker finishes, and every job is checked: completed without its row (lost), more than one row (duplicated), row written but job not completed.`);
   out.push(`- Raw SQL bound: pgbench, ${PGBENCH_CLIENTS} clients, \`claim 100 ... for update skip locked\` + delete, one statement per transaction, on a bare table, once per round.`);
   out.push(`- ${st.rounds} rounds, systems interleaved within each workload (A B C D, A B C D, ...); median (min..max) over rounds.`, '');
@@ -306,13 +366,22 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
   }
   if (r.rawBoundPerSecond) out.push(`| raw SQL bound (pgbench) | | ${fmt(r.rawBoundPerSecond)} | | | | |`);
   out.push('');
+  if (r.systems.some((s) => s.noisy)) {
+    out.push('(d) noisy neighbour:', '');
+    out.push('| system | B p50 ms | B p99 ms | B jobs per round | A jobs/s |', '|---|---:|---:|---|---:|');
+    for (const s of r.systems) {
+      if (!s.noisy) continue;
+      out.push(`| ${s.label} | ${fmt(s.noisy.bP50, ms2)} | ${fmt(s.noisy.bP99, ms2)} | ${s.noisy.bSamples.join(', ')} | ${fmt(s.noisy.aPerSecond)} |`);
+    }
+    out.push('');
+  }
   out.push('### apportion / peer, per round', '');
   out.push('Throughput ratios above 1 and latency ratios below 1 favour apportion.', '');
-  out.push('| peer | (a) drain ratio per round | (c) ratio per round | (b) p50 latency ratio per round |', '|---|---|---|---|');
+  out.push('| peer | (a) drain ratio per round | (c) ratio per round | (b) p50 latency ratio per round | (d) B p99 ratio per round |', '|---|---|---|---|---|');
   const peers = [...new Set(r.ratios.map((x) => x.peer))];
-  const list = (peer: string, f: 'drain' | 'tenant' | 'p50') =>
-    r.ratios.filter((x) => x.peer === peer).map((x) => (x[f] === null ? 'n/a' : x[f]!.toFixed(2))).join(', ');
-  for (const p of peers) out.push(`| ${p} | ${list(p, 'drain')} | ${list(p, 'tenant')} | ${list(p, 'p50')} |`);
+  const list = (peer: string, f: 'drain' | 'tenant' | 'p50' | 'noisyP99') =>
+    r.ratios.filter((x) => x.peer === peer).map((x) => (x[f] == null ? 'n/a' : x[f]!.toFixed(2))).join(', ');
+  for (const p of peers) out.push(`| ${p} | ${list(p, 'drain')} | ${list(p, 'tenant')} | ${list(p, 'p50')} | ${list(p, 'noisyP99')} |`);
   out.push('');
   out.push(...barMarkdown(r), '');
   out.push('### SIGKILL halfway through (c)', '');
@@ -377,13 +446,13 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
   const systems = SYSTEM_KEYS.map((k) => makeSystem(k, urls));
   for (const s of systems) await s.setup();
   const results = new Map<string, SystemResult>(systems.map((s) => [s.key, { key: s.key, label: s.label, settings: s.settings, tenantRowCheck: [] }]));
-  const runs = new Map<string, { enq: number[]; drain: number[]; p50: number[]; p95: number[]; p99: number[]; max: number[]; tenant: number[] }>(
-    systems.map((s) => [s.key, { enq: [], drain: [], p50: [], p95: [], p99: [], max: [], tenant: [] }]),
+  const runs = new Map<string, { enq: number[]; drain: number[]; p50: number[]; p95: number[]; p99: number[]; max: number[]; tenant: number[]; bP50: number[]; bP99: number[]; bSamples: number[]; aRate: number[] }>(
+    systems.map((s) => [s.key, { enq: [], drain: [], p50: [], p95: [], p99: [], max: [], tenant: [], bP50: [], bP99: [], bSamples: [], aRate: [] }]),
   );
   const raw: number[] = [];
   const notes: string[] = [];
   const t0 = Date.now();
-  log(`(a) ${N} no-op jobs, (b) ${LATENCY} latency jobs, (c) ${TENANT_JOBS} tenant jobs; ${ROUNDS} rounds`);
+  log(`(a) ${N} no-op jobs, (b) ${LATENCY} latency jobs, (c) ${TENANT_JOBS} tenant jobs, (d) ${NOISY_JOBS} of A's jobs with B's every ${NOISY_B_EVERY_MS} ms; ${ROUNDS} rounds`);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of systems.filter((x) => x.workloads.noop)) {
       const [enq, drain] = await burnDown(admin, s);
@@ -409,6 +478,18 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
       if (problem) results.get(s.key)!.tenantRowCheck.push(problem);
       log(`round ${round} (c) ${s.label}: ${r0(rate)} jobs/s${problem ? `; ROW CHECK FAILED: ${problem}` : ''}`);
     }
+    for (const s of systems.filter((x) => x.workloads.noisy)) {
+      const n = await noisyNeighbour(admin, s, round);
+      const r = runs.get(s.key)!;
+      const bp = (q: number) => (n.b.length ? percentile(n.b, q) : Number.NaN);
+      r.bP50.push(bp(50));
+      r.bP99.push(bp(99));
+      r.bSamples.push(n.b.length);
+      r.aRate.push(n.aPerSecond);
+      for (const p of n.problems) results.get(s.key)!.tenantRowCheck.push(p);
+      if (n.cut) notes.push(`${s.label}, round ${round} (d): ${n.cut}; B's figures are over the jobs that started.`);
+      log(`round ${round} (d) ${s.label}: B p50 ${ms2(bp(50))} ms, p99 ${ms2(bp(99))} ms over ${n.b.length} jobs; A ${r0(n.aPerSecond)} jobs/s${n.cut ? `; ${n.cut}` : ''}${n.problems.length ? `; ROW CHECK FAILED: ${n.problems.join('; ')}` : ''}`);
+    }
     log(`round ${round} done after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
   log('kill tests (SIGKILL halfway through workload (c), restart, finish, count)');
@@ -424,6 +505,8 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
     if (r.drain.length) res.drainPerSecond = stat(r.drain);
     if (r.p50.length) res.latencyMs = { p50: stat(r.p50), p95: stat(r.p95), p99: stat(r.p99), max: stat(r.max), samples: LATENCY };
     if (r.tenant.length) res.tenantDrainPerSecond = stat(r.tenant);
+    if (r.bP50.length) res.noisy = { bP50: stat(r.bP50), bP99: stat(r.bP99), bSamples: r.bSamples, aPerSecond: stat(r.aRate) };
+    if (s.workloads.noisy) res.fairness = s.fairness;
     for (const p of res.tenantRowCheck) notes.push(`${s.label}: row check failed in a (c) run: ${p}`);
   }
   const a = runs.get('apportion')!;
@@ -437,11 +520,12 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
         drain: p.drain[i] ? a.drain[i]! / p.drain[i]! : null,
         tenant: p.tenant[i] ? a.tenant[i]! / p.tenant[i]! : null,
         p50: p.p50[i] ? a.p50[i]! / p.p50[i]! : null,
+        noisyP99: p.bP99[i] ? a.bP99[i]! / p.bP99[i]! : null,
       });
     }
   }
   const result: PeersResult = {
-    setup: { jobs: N, latencyJobs: LATENCY, tenantJobs: TENANT_JOBS, killJobs: KILL_JOBS, tenants: 50, rounds: ROUNDS, pgbenchClients: PGBENCH_CLIENTS, durable: true, seconds: Math.round((Date.now() - t0) / 1000) },
+    setup: { jobs: N, latencyJobs: LATENCY, tenantJobs: TENANT_JOBS, killJobs: KILL_JOBS, noisyJobs: NOISY_JOBS, noisyCall: NOISY_CALL, noisyBEveryMs: NOISY_B_EVERY_MS, tenants: 50, rounds: ROUNDS, pgbenchClients: PGBENCH_CLIENTS, durable: true, seconds: Math.round((Date.now() - t0) / 1000) },
     systems: [...results.values()],
     rawBoundPerSecond: raw.length ? stat(raw) : null,
     ratios,

@@ -19,6 +19,13 @@ export interface TenantJob {
   run: string;
 }
 
+/** Workload (d): tenant A's backlog, tenant B's single jobs. */
+export const NOISY_A = TENANTS[0]!;
+export const NOISY_B = TENANTS[1]!;
+
+/** Runs of workload (d) start with this; their handler starts are recorded per job. */
+export const NOISY_RUN_PREFIX = 'd-';
+
 export function tenantJobs(n: number, run: string): TenantJob[] {
   return Array.from({ length: n }, (_, i) => ({ tenant: TENANTS[i % TENANT_COUNT]!, ref: String(i), run }));
 }
@@ -36,6 +43,8 @@ export interface RunningWorker {
   handled(kind: Kind): number;
   /** Handler start (wall-clock ms) of latency job `seq`, for jobs of run `run`. */
   starts(run: string): Promise<Map<number, number>>;
+  /** Handler start (wall-clock ms) of tenant job `ref`, for jobs of a workload (d) run `run`. */
+  tenantStarts(run: string): Promise<Map<string, number>>;
   /** Graceful stop. */
   stop(): Promise<void>;
 }
@@ -48,21 +57,29 @@ export interface QueueSystem {
   /** The settings used, stated in the docs. */
   settings: string;
   /** Which workloads it takes part in. */
-  workloads: { noop: boolean; latency: boolean; tenant: boolean };
+  workloads: { noop: boolean; latency: boolean; tenant: boolean; noisy: boolean };
+  /** How workload (d) is configured for fairness across tenants, stated in the docs. */
+  fairness?: string;
   /** Install (the system installs its own schema) and create queues; idempotent. */
   setup(): Promise<void>;
-  /** A worker in this process, listening. `afterKill`: the worker that finishes a killed run. */
-  startWorker(opts?: { afterKill?: boolean }): Promise<RunningWorker>;
+  /**
+   * A worker in this process, listening. `afterKill`: the worker that
+   * finishes a killed run; `fair`: configured for fairness across tenants
+   * as the system suggests (workload d).
+   */
+  startWorker(opts?: { afterKill?: boolean; fair?: boolean }): Promise<RunningWorker>;
   /** Enqueue n no-op jobs in one batch call. */
   enqueueNoops(n: number): Promise<void>;
   /** Enqueue one no-op job carrying its sequence number (latency). */
   enqueueNoop(seq: number, run: string): Promise<void>;
-  /** Enqueue the tenant jobs, in the given order. */
-  enqueueTenantJobs(jobs: TenantJob[]): Promise<void>;
+  /** Enqueue the tenant jobs, in the given order (`fair`: as workload d enqueues them). */
+  enqueueTenantJobs(jobs: TenantJob[], opts?: { fair?: boolean }): Promise<void>;
   /** Jobs of `kind` not yet completed, per the database. */
   remaining(kind: Kind): Promise<number>;
   /** Refs of tenant jobs of run `run` not recorded as completed (queued, running, retrying or failed). */
   pendingRefs(run: string): Promise<Set<string>>;
+  /** Delete the jobs of run `run` not completed (a workload cut short), so the next workload starts clean. */
+  discard(run: string): Promise<void>;
   /** Make the work a dead process held runnable again, the way the system documents it (or nothing). */
   recoverAfterKill(): Promise<string>;
   close(): Promise<void>;
