@@ -84,7 +84,7 @@ describe('fair turns across tenants', () => {
   it("a tenant's later job waits for its running group, leaving the other runner to another tenant", async () => {
     // A's first job runs on one runner (claims run nothing inline here); A's
     // second, claimed while it runs, must not take the other runner, so B's
-    // job, enqueued after it, starts before it. (Run side by side, A's two
+    // job, enqueued after it, starts and finishes before it. (Run side by side, A's two
     // jobs would hold both runners and B's would wait for one to finish.)
     const enqueue = async (tenant: string, model: string) =>
       admin.begin(async (tx) => {
@@ -92,19 +92,14 @@ describe('fair turns across tenants', () => {
         const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json(windowFor(model))})::text as id`;
         return r!.id as string;
       });
-    // A's first job recomputes a window of 20,000 events, long enough for
-    // the rest to be enqueued and claimed while it runs.
-    await admin.begin(async (tx) => {
-      await tx`select set_config('app.tenant_id', ${A}, true)`;
-      await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
-               select 'c' || (g % 500), '2025-09-05T00:00Z'::timestamptz + g * interval '1 second', 1000 + g, 'USD'
-                 from generate_series(1, 20000) g`;
-    });
-    const first = await admin.begin(async (tx) => {
-      await tx`select set_config('app.tenant_id', ${A}, true)`;
-      const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json({ window_start: '2025-09-05T00:00:00Z', window_end: '2025-09-06T00:00:00Z', model_version: 'fair-21' })})::text as id`;
-      return r!.id as string;
-    });
+    // A's first job is held running, whatever the machine's speed: the test
+    // holds the lock its runs of model fair-21 take (store_allocations
+    // serialises runs of one tenant and model on it) until B's job or A's
+    // second has finished.
+    const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+    const lockKey = `${A}:fair-21`;
+    await holder`select pg_advisory_lock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
+    const first = await enqueue(A, 'fair-21');
     const o = await startOrchestrator(await db.urlAs('apportion_worker'), {
       APPORTION_CONCURRENCY: '2',
       APPORTION_BATCH_SIZE: '1000',
@@ -117,6 +112,12 @@ describe('fair turns across tenants', () => {
       await waitFor("A's later job claimed", async () => ((await state(later)) !== 'queued' || undefined), 30_000);
       expect(await state(first)).toBe('running');
       const b = await enqueue(B, 'fair-26');
+      await waitFor("B's job or A's second done", async () => {
+        const [r] = await admin`select count(*)::int as n from apportion.jobs where id = any(${[later, b]}::bigint[]) and state = 'succeeded'`;
+        return r!.n > 0 || undefined;
+      }, 30_000);
+      expect(await state(first)).toBe('running');
+      await holder`select pg_advisory_unlock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
       const all = [first, later, b];
       await waitFor('all 3 jobs done', async () => {
         const [r] = await admin`select count(*)::int as n from apportion.jobs where id = any(${all}::bigint[]) and state = 'succeeded'`;
@@ -128,6 +129,7 @@ describe('fair turns across tenants', () => {
       const started = (id: string) => rows.find((r) => r.id === id)!.started.getTime();
       expect(started(b)).toBeLessThan(started(later));
     } finally {
+      await holder.end();
       expect(await o.stop()).toBe(0);
     }
   });
