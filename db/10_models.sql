@@ -1,14 +1,14 @@
 -- Model versions: registration, validation, immutability, per-tenant activation.
 --
 -- A model version is an immutable (kind, params). Params (jsonb):
---   every kind:      lookback (interval text, default '30 days'),
+--   every kind:      lookback (interval text, at most 10 years, default '30 days'),
 --                    fallback_channel (channel code, default 'unattributed')
---   time_decay:      half_life (interval text, default '7 days')
+--   time_decay:      half_life (interval text, at most 10 years, default '7 days')
 --   position_based:  first, last (numbers, default 0.4 each)
 --   fixed_split:     channels (array of channel codes, required),
 --                    weights (array of numbers summing to 1, optional)
 
--- Raise 22023 unless a jsonb value is an interval text > 0.
+-- Raise 22023 unless a jsonb value is an interval text in (0, 10 years].
 create or replace function apportion.param_interval(p_params jsonb, p_key text, p_default interval)
 returns interval
 language plpgsql immutable
@@ -32,6 +32,11 @@ begin
   end;
   if v_interval <= interval '0' then
     raise exception 'model params: % must be positive (got %)', p_key, v using errcode = '22023';
+  end if;
+  -- Bounded, so that no event's window leaves the timestamp range (events
+  -- and touches lie in years 1..9999).
+  if v_interval > interval '10 years' then
+    raise exception 'model params: % must be at most 10 years (got %)', p_key, v using errcode = '22023';
   end if;
   return v_interval;
 end

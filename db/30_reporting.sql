@@ -10,7 +10,7 @@ select a.tenant_id,
        a.model_version,
        a.currency,
        a.channel,
-       sum(a.allocated_revenue_cents)::bigint as revenue_cents,
+       sum(a.allocated_revenue_cents) as revenue_cents,
        count(*)::bigint as event_count
   from apportion.attribution_allocations a
  group by a.tenant_id, (a.event_occurred_at at time zone 'UTC')::date, a.model_version, a.currency, a.channel;

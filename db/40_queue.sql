@@ -30,10 +30,10 @@
 -- The insert path ---------------------------------------------------------------
 
 -- A new job must name a registered task, fit the task's tenant scope, carry
--- a payload that is a json object of at most 64 KiB, a finite run_at and a
--- priority in [-100, 100]; its max_attempts is the registry's, it is
--- parked when its task has no handler and scheduled while its run_at is
--- ahead. (On
+-- a payload that is a json object of at most 64 KiB, a finite run_at, a
+-- priority in [-100, 100] and a job_key of at most 512 bytes; its
+-- max_attempts is the registry's, it is parked when its task has no handler
+-- and scheduled while its run_at is ahead. (On
 -- jobs_live: every new job starts there, and a job that finishes moves to
 -- jobs_done without coming through here again.)
 create or replace function apportion_internal.prepare_job()
@@ -71,6 +71,9 @@ begin
   end if;
   if new.priority not between -100 and 100 then
     raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
+  end if;
+  if octet_length(new.job_key) > 512 then
+    raise exception 'job_key too long: % bytes, the limit is 512', octet_length(new.job_key) using errcode = '22023';
   end if;
   new.max_attempts := v_task.max_attempts;
   -- No handler: kept waiting outside the claim index (queue_tasks_changed

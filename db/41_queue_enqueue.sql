@@ -21,6 +21,11 @@ declare
   v_tenant uuid;
   v_id bigint;
 begin
+  -- (Checked here too: the column is a smallint, and a value past its range
+  -- would fail as 22003 before the insert path's check.)
+  if p_priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', p_priority using errcode = '22023';
+  end if;
   -- System tasks run as system jobs: no tenant, whoever enqueues them.
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
@@ -73,6 +78,9 @@ begin
   end if;
   if jsonb_array_length(p_payloads) > 10000 then
     raise exception 'enqueue_many: at most 10000 payloads per call (got %)', jsonb_array_length(p_payloads) using errcode = '22023';
+  end if;
+  if p_priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', p_priority using errcode = '22023';
   end if;
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;

@@ -1,9 +1,10 @@
 -- Ingest validation, as apportion_ingest: bad rows are refused with a stable
 -- SQLSTATE and a clear message and leave nothing written; re-sent rows with
 -- the same external id are refused (23505) or skipped with the documented
--- idempotent form `on conflict (tenant_id, external_...) do nothing`.
+-- idempotent form `on conflict (tenant_id, external_...) do nothing`; times
+-- outside years 1..9999 (infinity included) are refused.
 begin;
-select plan(35);
+select plan(40);
 
 -- Fixtures, as the superuser.
 select apportion.create_tenant('tenant a', 'aaaaaaaa-0000-4000-8000-00000000000a');
@@ -69,6 +70,22 @@ select results_eq(
   $$values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 'email')$$,
   'the refused touchpoints left nothing written: only the accepted touchpoint exists, in any tenant');
 set local role apportion_ingest;
+
+-- Times the engine cannot compute with: refused at ingest, not later for
+-- every reader (a lookback window past the timestamp range fails with 22008).
+select throws_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency) values ('c1', 'infinity', 1000, 'EUR')$$,
+  '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_occurred_at_in_years_1_to_9999"',
+  'event at infinity refused (23514)');
+select throws_ok($$insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('c1', 'email', '-infinity')$$,
+  '23514', 'new row for relation "touchpoints" violates check constraint "touchpoints_occurred_at_in_years_1_to_9999"',
+  'touchpoint at -infinity refused (23514)');
+select throws_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency) values ('c1', '4000-01-01 BC', 1000, 'EUR')$$,
+  '23514', null, 'event in 4000 BC refused (23514): its lookback would leave the timestamp range');
+select throws_ok($$insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('c1', 'email', '10000-01-01 00:00Z')$$,
+  '23514', null, 'touchpoint in year 10000 refused (23514)');
+select lives_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+                  values ('c-bounds', '0001-01-01 00:00Z', 1, 'EUR'), ('c-bounds', '9999-12-31 23:59:59.999999Z', 1, 'EUR')$$,
+  'twins: events at the first and last instants of years 1 and 9999 are accepted');
 
 -- Re-sent events: same external_event_id ---------------------------------------
 select lives_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency, external_event_id) values ('c1', '2026-01-03 00:00Z', 1500, 'EUR', 'order-1')$$,

@@ -270,7 +270,7 @@ select is((select count(*) from apportion.tenant_models where tenant_id is disti
 select is((select count(*) from apportion.attribution_allocations where tenant_id = 'aaaaaaaa-0000-4000-8000-00000000000a'), 2::bigint, 'reader, tenant A: attribution_allocations shows A''s 2 allocations');
 select is((select count(*) from apportion.attribution_allocations where tenant_id is distinct from 'aaaaaaaa-0000-4000-8000-00000000000a'), 0::bigint, 'reader, tenant A: attribution_allocations hides B''s rows');
 select results_eq($$select tenant_id, revenue_cents from apportion.daily_channel_revenue$$,
-  $$values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 3000::bigint)$$, 'reader, tenant A: the daily_channel_revenue report holds A''s revenue only');
+  $$values ('aaaaaaaa-0000-4000-8000-00000000000a'::uuid, 3000::numeric)$$, 'reader, tenant A: the daily_channel_revenue report holds A''s revenue only');
 reset role;
 
 -- Writes as ingest, tenant A: A's rows yes, B's rows no.

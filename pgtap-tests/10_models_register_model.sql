@@ -5,7 +5,7 @@
 -- Registration runs as the admin role (apportion_owner).
 begin;
 \ir lib/fixtures.sql
-select plan(22);
+select plan(25);
 
 select apportion_test.as_role('apportion_owner') \g /dev/null
 select apportion.register_model('reg-linear', 'linear') \g /dev/null
@@ -28,6 +28,13 @@ select throws_ok($$select apportion.register_model('bad-6', 'time_decay', '{"hal
 select throws_ok($$select apportion.register_model('bad-7', 'linear', '{"lookback": "soon"}')$$,
   '22023', 'model params: lookback must be an interval as text, like "30 days" (got "soon")',
   'lookback that is no interval');
+select throws_ok($$select apportion.register_model('bad-7b', 'linear', '{"lookback": "10000 years"}')$$,
+  '22023', 'model params: lookback must be at most 10 years (got "10000 years")',
+  'a lookback of 10000 years (every allocation would fail with 22008) refused');
+select throws_ok($$select apportion.register_model('bad-7c', 'time_decay', '{"half_life": "10 years 1 day"}')$$,
+  '22023', 'model params: half_life must be at most 10 years (got "10 years 1 day")', 'a half_life past 10 years refused');
+select lives_ok($$select apportion.register_model('bound-7d', 'linear', '{"lookback": "10 years"}')$$,
+  'twin: a lookback of exactly 10 years is accepted');
 select throws_ok($$select apportion.register_model('bad-8', 'last_touch', '{"fallback_channel": "carrier_pigeon"}')$$,
   '22023', 'register_model: unknown channel(s) carrier_pigeon: not in the default taxonomy nor any tenant''s',
   'unknown fallback channel');

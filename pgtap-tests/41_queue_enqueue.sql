@@ -10,7 +10,7 @@
 -- Job ids come from a sequence that rollback does not reset, so they are
 -- captured with psql's \gset and spliced in with format().
 begin;
-select plan(71);
+select plan(76);
 
 -- An empty queue to start from (rolled back at the end).
 delete from apportion.worker_failed_jobs;
@@ -239,6 +239,16 @@ select throws_ok($$insert into apportion.jobs (queue, task, priority) values ('h
   'priority must be between -100 and 100 (got -101)', 'a direct INSERT with priority -101 refused (22023)');
 select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{"bound": "low"}', null, null, -100)$$,
   'twin: priority -100, the bound, is accepted');
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, null, 70000)$$, '22023',
+  'priority must be between -100 and 100 (got 70000)', 'enqueue with priority 70000, past smallint, refused (22023, not 22003)');
+select throws_ok($$select count(*) from apportion.enqueue_many('housekeeping', 'noop', '[{}]', null, -70000)$$, '22023',
+  'priority must be between -100 and 100 (got -70000)', 'enqueue_many with priority -70000 refused (22023, not 22003)');
+select throws_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, null, 0, repeat('k', 6000))$$, '22023',
+  'job_key too long: 6000 bytes, the limit is 512', 'enqueue with a 6 KB job key refused (22023, not 54000 from the index)');
+select throws_ok($$insert into apportion.jobs (queue, task, job_key) values ('housekeeping', 'noop', repeat('k', 513))$$, '22023',
+  'job_key too long: 513 bytes, the limit is 512', 'a direct INSERT with a 513-byte job key refused (22023)');
+select lives_ok($$select apportion.enqueue('housekeeping', 'noop', '{}', null, null, 0, repeat('k', 512))$$,
+  'twin: a 512-byte job key, the bound, is accepted');
 select throws_ok($$insert into apportion.jobs (queue, task, payload) values ('housekeeping', 'noop', jsonb_build_object('x', repeat('a', 5242880)))$$,
   '22023', 'payload too large: 5242889 bytes, the limit is 65536', 'a direct INSERT of a 5 MB payload refused (22023)');
 select throws_ok(format($$select count(*) from apportion.enqueue_many('housekeeping', 'noop', %L)$$,

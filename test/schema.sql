@@ -449,6 +449,11 @@ declare
   v_tenant uuid;
   v_id bigint;
 begin
+  -- (Checked here too: the column is a smallint, and a value past its range
+  -- would fail as 22003 before the insert path's check.)
+  if p_priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', p_priority using errcode = '22023';
+  end if;
   -- System tasks run as system jobs: no tenant, whoever enqueues them.
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
@@ -491,6 +496,9 @@ begin
   end if;
   if jsonb_array_length(p_payloads) > 10000 then
     raise exception 'enqueue_many: at most 10000 payloads per call (got %)', jsonb_array_length(p_payloads) using errcode = '22023';
+  end if;
+  if p_priority not between -100 and 100 then
+    raise exception 'priority must be between -100 and 100 (got %)', p_priority using errcode = '22023';
   end if;
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
@@ -547,6 +555,11 @@ begin
   end;
   if v_interval <= interval '0' then
     raise exception 'model params: % must be positive (got %)', p_key, v using errcode = '22023';
+  end if;
+  -- Bounded, so that no event's window leaves the timestamp range (events
+  -- and touches lie in years 1..9999).
+  if v_interval > interval '10 years' then
+    raise exception 'model params: % must be at most 10 years (got %)', p_key, v using errcode = '22023';
   end if;
   return v_interval;
 end
@@ -1539,6 +1552,9 @@ begin
   if new.priority not between -100 and 100 then
     raise exception 'priority must be between -100 and 100 (got %)', new.priority using errcode = '22023';
   end if;
+  if octet_length(new.job_key) > 512 then
+    raise exception 'job_key too long: % bytes, the limit is 512', octet_length(new.job_key) using errcode = '22023';
+  end if;
   new.max_attempts := v_task.max_attempts;
   -- No handler: kept waiting outside the claim index (queue_tasks_changed
   -- unparks the task's jobs when it gets one).
@@ -1624,7 +1640,7 @@ CREATE VIEW apportion.daily_channel_revenue WITH (security_invoker='true') AS
     a.model_version,
     a.currency,
     a.channel,
-    (sum(a.allocated_revenue_cents))::bigint AS revenue_cents,
+    sum(a.allocated_revenue_cents) AS revenue_cents,
     count(*) AS event_count
    FROM apportion.attribution_allocations a
   GROUP BY a.tenant_id, (((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date), a.model_version, a.currency, a.channel;
@@ -1862,6 +1878,9 @@ ALTER TABLE ONLY apportion.attribution_allocations
 ALTER TABLE ONLY apportion.attribution_events
     ADD CONSTRAINT attribution_events_external_event_id_unique UNIQUE (tenant_id, external_event_id);
 
+ALTER TABLE apportion.attribution_events
+    ADD CONSTRAINT attribution_events_occurred_at_in_years_1_to_9999 CHECK (((occurred_at >= '0001-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '10000-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
+
 ALTER TABLE ONLY apportion.attribution_events
     ADD CONSTRAINT attribution_events_pkey PRIMARY KEY (tenant_id, id);
 
@@ -1903,6 +1922,9 @@ ALTER TABLE ONLY apportion.tenants
 
 ALTER TABLE ONLY apportion.touchpoints
     ADD CONSTRAINT touchpoints_external_id_unique UNIQUE (tenant_id, external_id);
+
+ALTER TABLE apportion.touchpoints
+    ADD CONSTRAINT touchpoints_occurred_at_in_years_1_to_9999 CHECK (((occurred_at >= '0001-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '10000-01-01 00:00:00+00'::timestamp with time zone))) NOT VALID;
 
 ALTER TABLE ONLY apportion.touchpoints
     ADD CONSTRAINT touchpoints_pkey PRIMARY KEY (tenant_id, id);
