@@ -69,9 +69,47 @@ end
 $$;
 grant execute on function apportion.resolve_failed_job(bigint) to apportion_worker;
 
+-- An error message as operators see it: without the values of the job's
+-- payload. Every scalar of the payload (string or number, 3 characters or
+-- more) and every quoted segment ('...' or "...": PostgreSQL and the
+-- handlers quote the values they repeat) becomes an ellipsis. The tenant
+-- reads the message whole under its own RLS (job_status, worker_failed_jobs);
+-- open_failures and the outcomes run_jobs returns to the orchestrator (which
+-- logs them) carry it masked.
+create or replace function apportion.mask_payload_values(p_message text, p_payload jsonb)
+returns text
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_message text := p_message;
+  v_value text;
+begin
+  if v_message is null then
+    return null;
+  end if;
+  if jsonb_typeof(p_payload) in ('object', 'array') then
+    for v_value in
+      -- Longest first, so that no value is masked only in part.
+      select v.value from (
+        select distinct s.value #>> '{}' as value
+          from jsonb_path_query(p_payload, 'strict $.** ? (@.type() == "string" || @.type() == "number")') s (value)
+      ) v
+       where length(v.value) >= 3
+       order by length(v.value) desc, v.value
+    loop
+      v_message := replace(v_message, v_value, '…');
+    end loop;
+  end if;
+  v_message := regexp_replace(v_message, '''[^'']*''', '''…''', 'g');
+  return regexp_replace(v_message, '"[^"]*"', '"…"', 'g');
+end
+$$;
+grant execute on function apportion.mask_payload_values(text, jsonb) to apportion_worker;
+
 -- Cross-tenant, for operators: open failures (newest first), to find what
 -- to replay. Tenant data stays behind the tenant's own transaction: payloads
--- are not shown here.
+-- are not shown here, and messages are shown without payload values.
 create or replace function apportion.open_failures(p_correlation_id uuid default null, p_limit integer default 50)
 returns table (
   job_id bigint,
@@ -88,7 +126,8 @@ language sql stable
 security definer
 set search_path = pg_catalog, pg_temp
 as $$
-  select f.job_id, f.tenant_id, f.queue, f.task, f.error_code, f.error_message, f.attempts, f.correlation_id, f.failed_at
+  select f.job_id, f.tenant_id, f.queue, f.task, f.error_code,
+         apportion.mask_payload_values(f.error_message, f.payload), f.attempts, f.correlation_id, f.failed_at
     from apportion.worker_failed_jobs f
    where f.status = 'open' and (p_correlation_id is null or f.correlation_id = p_correlation_id)
    order by f.failed_at desc, f.id desc

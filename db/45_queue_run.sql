@@ -9,7 +9,9 @@
 -- rescheduled with exponential backoff and jitter, or fails for good
 -- (non-retryable error, or out of attempts; the insert into jobs_done records
 -- it in worker_failed_jobs). Jobs not visible under the current tenant, or no
--- longer running for this worker, are skipped.
+-- longer running for this worker, are skipped. The outcomes returned carry
+-- error messages without payload values (mask_payload_values): the caller
+-- logs them; the job keeps the message whole.
 create or replace function apportion.run_jobs(p_worker_id text, p_job_ids bigint[])
 returns setof apportion.job_outcome
 language plpgsql
@@ -84,7 +86,7 @@ begin
      where j.id = v_job.id and j.state = 'running';
     return next row(v_job.id, v_outcome, v_job.attempts,
                     round(extract(epoch from clock_timestamp() - v_started) * 1000, 3),
-                    v_state, v_message)::apportion.job_outcome;
+                    v_state, apportion.mask_payload_values(v_message, v_job.payload))::apportion.job_outcome;
   end loop;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
 

@@ -8,7 +8,7 @@ select plan(6);
 select functions_are('apportion', array[
     'activate_model', 'allocate_event', 'allocation_rows', 'claim_and_run_jobs', 'claim_jobs',
     'compute_allocations', 'create_tenant', 'current_tenant_id', 'deactivate_model', 'enqueue',
-    'enqueue_many', 'job_status', 'open_failures', 'param_interval', 'param_share', 'payload_keys_only',
+    'enqueue_many', 'job_status', 'mask_payload_values', 'open_failures', 'param_interval', 'param_share', 'payload_keys_only',
     'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
     'reclaim_expired_leases', 'recompute_window', 'register_model', 'release_jobs', 'replay_failed_job',
     'require_model', 'require_tenant', 'resolve_failed_job', 'resolve_model_params', 'run_jobs', 'run_task',
@@ -52,6 +52,7 @@ select is(
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
     'apportion.job_status(bigint)',
+    'apportion.mask_payload_values(text,jsonb)',
     'apportion.open_failures(uuid,integer)',
     'apportion.param_interval(jsonb,text,interval)',
     'apportion.param_share(jsonb,text,numeric)',

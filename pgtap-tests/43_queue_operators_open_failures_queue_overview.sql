@@ -1,13 +1,15 @@
 -- open_failures and queue_overview: the operators' cross-tenant views, for
 -- apportion_worker only. open_failures lists open failures of every tenant
--- and of the system, newest first, without payloads; queue_overview gives
+-- and of the system, newest first, without payloads and with messages
+-- stripped of payload values (so do the outcomes run_jobs returns to the
+-- orchestrator, which logs them); queue_overview gives
 -- per-queue depths and open failure counts, aggregates only.
 --
 -- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 -- Fixtures are written as the superuser.
 begin;
-select plan(12);
+select plan(18);
 \ir lib/fixtures.sql
 
 delete from apportion.worker_failed_jobs;
@@ -80,6 +82,43 @@ set local role apportion_worker;
 select results_eq($$select sum(queued + running), sum(open_failures) from apportion.queue_overview()$$,
   $$values (6::numeric, 3::numeric)$$, 'worker, no tenant: the same totals');
 reset role;
+
+-- Messages without payload values ---------------------------------------------
+-- A real failure: tenant B's job names an event id that is no uuid; the
+-- handler's message repeats it.
+select apportion.create_tenant('tenant b', 'bbbbbbbb-0000-4000-8000-00000000000b') \g /dev/null
+select set_config('app.tenant_id', 'bbbbbbbb-0000-4000-8000-00000000000b', true);
+set local role apportion_worker;
+select apportion.enqueue('attribution', 'allocate_event', '{"event_id": "b-secret-4711", "model_version": "m-secret-model"}') as secret_job \gset
+reset role;
+select set_config('app.tenant_id', '', true);
+set local role apportion_worker;
+select count(*) from apportion.claim_jobs('w-mask', '{attribution}', 100) \g /dev/null
+create temp table mask_outcomes on commit drop as
+  select * from apportion.run_tenant_jobs('w-mask', 'bbbbbbbb-0000-4000-8000-00000000000b', array[:secret_job::bigint]);
+select results_eq($$select outcome, error_code, error_message from mask_outcomes$$,
+  $$values ('failed'::text, '22023'::text, 'attribution.allocate_event: payload.event_id must be a uuid (got ''…'')'::text)$$,
+  'the outcome run_jobs returns to the orchestrator (which logs it) names the field, not the value');
+select results_eq(format($$select error_code, error_message from apportion.open_failures() where job_id = %s$$, :secret_job),
+  $$values ('22023'::text, 'attribution.allocate_event: payload.event_id must be a uuid (got ''…'')'::text)$$,
+  'open_failures shows the code and the message without the payload''s value');
+select ok(not exists (select from apportion.open_failures() where error_message like '%secret%'),
+  'no open failure shown to operators repeats a payload value');
+reset role;
+select set_config('app.tenant_id', 'bbbbbbbb-0000-4000-8000-00000000000b', true);
+set local role apportion_worker;
+select is((select error_message from apportion.job_status(:secret_job)),
+  'attribution.allocate_event: payload.event_id must be a uuid (got ''b-secret-4711'')',
+  'the tenant itself reads the message whole (job_status, under its RLS)');
+reset role;
+select set_config('app.tenant_id', '', true);
+
+-- The masking rule itself.
+select is(apportion.mask_payload_values('event 4711abc does not exist for model m-secret-model',
+                                        '{"event_id": "4711abc", "model_version": "m-secret-model", "n": 12345, "short": "ab"}'),
+  'event … does not exist for model …', 'unquoted payload strings are masked, longest first');
+select is(apportion.mask_payload_values('got 12345 and "quoted" and ''single'' but ab stays', '{"n": 12345, "short": "ab", "deep": {"x": ["single"]}}'),
+  'got … and "…" and ''…'' but ab stays', 'numbers and nested values are masked, quoted segments always; values under 3 characters are kept');
 
 select * from finish();
 rollback;

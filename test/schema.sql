@@ -522,11 +522,41 @@ CREATE FUNCTION apportion.job_status(p_job_id bigint) RETURNS TABLE(state text, 
    where j.id = p_job_id
 $$;
 
+CREATE FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+declare
+  v_message text := p_message;
+  v_value text;
+begin
+  if v_message is null then
+    return null;
+  end if;
+  if jsonb_typeof(p_payload) in ('object', 'array') then
+    for v_value in
+      -- Longest first, so that no value is masked only in part.
+      select v.value from (
+        select distinct s.value #>> '{}' as value
+          from jsonb_path_query(p_payload, 'strict $.** ? (@.type() == "string" || @.type() == "number")') s (value)
+      ) v
+       where length(v.value) >= 3
+       order by length(v.value) desc, v.value
+    loop
+      v_message := replace(v_message, v_value, '…');
+    end loop;
+  end if;
+  v_message := regexp_replace(v_message, '''[^'']*''', '''…''', 'g');
+  return regexp_replace(v_message, '"[^"]*"', '"…"', 'g');
+end
+$_$;
+
 CREATE FUNCTION apportion.open_failures(p_correlation_id uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 50) RETURNS TABLE(job_id bigint, tenant_id uuid, queue text, task text, error_code text, error_message text, attempts integer, correlation_id uuid, failed_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-  select f.job_id, f.tenant_id, f.queue, f.task, f.error_code, f.error_message, f.attempts, f.correlation_id, f.failed_at
+  select f.job_id, f.tenant_id, f.queue, f.task, f.error_code,
+         apportion.mask_payload_values(f.error_message, f.payload), f.attempts, f.correlation_id, f.failed_at
     from apportion.worker_failed_jobs f
    where f.status = 'open' and (p_correlation_id is null or f.correlation_id = p_correlation_id)
    order by f.failed_at desc, f.id desc
@@ -1054,7 +1084,7 @@ begin
      where j.id = v_job.id and j.state = 'running';
     return next row(v_job.id, v_outcome, v_job.attempts,
                     round(extract(epoch from clock_timestamp() - v_started) * 1000, 3),
-                    v_state, v_message)::apportion.job_outcome;
+                    v_state, apportion.mask_payload_values(v_message, v_job.payload))::apportion.job_outcome;
   end loop;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
 
@@ -2143,6 +2173,9 @@ GRANT ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloa
 REVOKE ALL ON FUNCTION apportion.job_status(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) TO apportion_worker;
 
 REVOKE ALL ON FUNCTION apportion.open_failures(p_correlation_id uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.open_failures(p_correlation_id uuid, p_limit integer) TO apportion_worker;
