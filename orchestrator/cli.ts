@@ -5,7 +5,8 @@ import { loadConfig } from './config.js';
 import { connect } from './db.js';
 import { startHealthServer, serverPort } from './health.js';
 import { createLogger } from './log.js';
-import { migrate } from './migrate.js';
+import { migrate, migrateOptionsFromEnv } from './migrate.js';
+import { PrivilegedRoleError } from './role.js';
 import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
 import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
@@ -47,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   const cfg = loadConfig();
 
   if (command === 'migrate') {
-    await migrate(cfg.databaseUrl, (m) => console.log(`applied ${m}`));
+    await migrate(cfg.databaseUrl, (m) => console.log(m), migrateOptionsFromEnv());
     return 0;
   }
 
@@ -142,7 +143,7 @@ main(process.argv.slice(2)).then(
       console.error(`${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    if (err instanceof SchemaVersionError) {
+    if (err instanceof SchemaVersionError || err instanceof PrivilegedRoleError) {
       // EX_CONFIG: nothing to retry until the database or the orchestrator changes.
       console.error(`apportion: ${err.message}`);
       process.exit(78);

@@ -31,6 +31,8 @@ export interface Config {
   prepare: boolean;
   workerId: string;
   logLevel: string;
+  /** Start even as a role that bypasses row-level security (development only). */
+  allowPrivilegedRole: boolean;
 }
 
 export const QUEUES = ['attribution', 'housekeeping', 'maintenance', 'llm'] as const;
@@ -77,5 +79,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     prepare: (env.APPORTION_PREPARE ?? 'true') !== 'false',
     workerId: env.APPORTION_WORKER_ID || `${os.hostname()}:${process.pid}`,
     logLevel: env.LOG_LEVEL || 'info',
+    allowPrivilegedRole: env.APPORTION_ALLOW_PRIVILEGED_ROLE === 'true',
   };
 }

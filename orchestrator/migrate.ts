@@ -4,8 +4,9 @@
 //
 // - Everything lives in schema `apportion`, including the migrations
 //   bookkeeping table (apportion.schema_migrations).
-// - Concurrent runs serialise on a blocking advisory lock, so a second
-//   migrate waits for the first instead of failing.
+// - Concurrent runs serialise on an advisory lock, so a second migrate waits
+//   for the first instead of failing; it waits at most lockTimeoutMs (any
+//   login can take an advisory lock) and then fails naming the holder.
 // - Re-running is a no-op: db/ is applied again only when a migration ran or
 //   a file's checksum changed; checksums live in apportion.db_sources.
 // - db/ is the whole definition of what it holds: privileges are granted
@@ -47,12 +48,83 @@ function readSources(): SourceFile[] {
     });
 }
 
-export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}): Promise<MigrateResult> {
+/** How long migrate waits for the migration lock before giving up, by default. */
+export const MIGRATE_LOCK_TIMEOUT_MS = 120_000;
+
+export interface MigrateOptions {
+  /** Give up waiting for the migration lock after this long (default 120 s). */
+  lockTimeoutMs?: number;
+}
+
+interface LockHolder {
+  pid: number;
+  usename: string | null;
+  application_name: string | null;
+  state: string | null;
+  since: Date | null;
+}
+
+// The sessions holding the migration lock (a bigint advisory lock shows in
+// pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid 1).
+const LOCK_HOLDERS = `
+  select l.pid, a.usename, a.application_name, a.state, a.backend_start as since
+    from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+   where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+     and l.classid = $1::oid and l.objid = $2::oid and l.pid <> pg_backend_pid()`;
+
+function describeHolders(holders: LockHolder[]): string {
+  if (holders.length === 0) return 'a session that has since let it go';
+  return holders
+    .map((h) => `pid ${h.pid} (role ${h.usename ?? '?'}, application ${JSON.stringify(h.application_name ?? '')}, ${h.state ?? 'state unknown'}, connected since ${h.since?.toISOString() ?? '?'})`)
+    .join(', ');
+}
+
+/**
+ * Take the migration lock, waiting at most timeoutMs. Any login can take an
+ * advisory lock, so one that holds ours must not stall every migration:
+ * migrate waits, names the holder once, and after the timeout stops with an
+ * error naming it (terminate that session, or wait for it, and run again).
+ */
+async function takeMigrationLock(client: pg.Client, timeoutMs: number, log: (msg: string) => void): Promise<void> {
+  const key = BigInt(MIGRATE_LOCK_KEY);
+  const ids = [String(key >> 32n), String(key & 0xffffffffn)];
+  const deadline = Date.now() + timeoutMs;
+  const seconds = `${timeoutMs % 1000 === 0 ? timeoutMs / 1000 : (timeoutMs / 1000).toFixed(1)} s`;
+  let named = false;
+  for (;;) {
+    const { rows } = await client.query<{ ok: boolean }>(`select pg_try_advisory_lock(${MIGRATE_LOCK_KEY}) as ok`);
+    if (rows[0]!.ok) return;
+    const holders = (await client.query<LockHolder>(LOCK_HOLDERS, ids)).rows;
+    if (Date.now() >= deadline) {
+      throw new Error(
+        `the migration lock (pg_advisory_lock(${MIGRATE_LOCK_KEY})) is held by ${describeHolders(holders)}; ` +
+          `gave up after ${seconds}. Another migrate may still be running; otherwise end that session ` +
+          `(select pg_terminate_backend(pid)) and run migrate again`,
+      );
+    }
+    if (!named) {
+      log(`waiting for the migration lock, held by ${describeHolders(holders)} (at most ${seconds})`);
+      named = true;
+    }
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/** The lock timeout from APPORTION_MIGRATE_LOCK_TIMEOUT_MS, if set (an error if it is not a whole number). */
+export function migrateOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): MigrateOptions {
+  const raw = env.APPORTION_MIGRATE_LOCK_TIMEOUT_MS;
+  if (raw === undefined || raw === '') return {};
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 0) throw new Error(`APPORTION_MIGRATE_LOCK_TIMEOUT_MS must be a whole number of milliseconds (got ${JSON.stringify(raw)})`);
+  return { lockTimeoutMs: ms };
+}
+
+export async function migrate(databaseUrl: string, log: (msg: string) => void = () => {}, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const client = new pg.Client({ connectionString: databaseUrl });
   client.on('notice', () => {});
   await client.connect();
   try {
-    await client.query(`select pg_advisory_lock(${MIGRATE_LOCK_KEY})`);
+    await takeMigrationLock(client, opts.lockTimeoutMs ?? MIGRATE_LOCK_TIMEOUT_MS, log);
     const ran = await runner({
       dbClient: client,
       dir: MIGRATIONS_DIR,
@@ -63,12 +135,12 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
       direction: 'up',
       checkOrder: true,
       singleTransaction: true,
-      noLock: true, // we hold our own blocking lock
+      noLock: true, // we hold our own lock
       log: () => {},
     });
-    for (const m of ran) log(`migration ${m.name}`);
+    for (const m of ran) log(`applied migration ${m.name}`);
     const sources = await applySources(client, ran.length > 0, log);
-    for (const s of sources) log(`source db/${s}`);
+    for (const s of sources) log(`applied source db/${s}`);
     return { migrations: ran.map((m) => m.name), sources };
   } finally {
     await client.query(`select pg_advisory_unlock(${MIGRATE_LOCK_KEY})`).catch(() => {});

@@ -9,6 +9,7 @@ import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
 import type { Logger } from './log.js';
 import { queueOverview, type QueueDepth } from './queue.js';
+import { checkRuntimeRole } from './role.js';
 import { checkSchemaVersion } from './schema.js';
 
 export interface WorkerHealth {
@@ -50,6 +51,8 @@ export class Worker {
     });
     try {
       await checkSchemaVersion(this.sql);
+      const warning = await checkRuntimeRole(this.sql, this.cfg.allowPrivilegedRole);
+      if (warning) this.log.warn({ worker_id: this.cfg.workerId }, warning);
     } catch (err) {
       await this.sql.end({ timeout: 1 }).catch(() => {});
       throw err;

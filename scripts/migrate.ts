@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // DATABASE_URL=... npm run migrate — install or upgrade apportion in that database.
-import { migrate } from '../orchestrator/migrate.js';
+import { migrate, migrateOptionsFromEnv } from '../orchestrator/migrate.js';
 
 const url = process.env.DATABASE_URL;
 if (!url) {
@@ -8,7 +8,7 @@ if (!url) {
   process.exit(2);
 }
 try {
-  const result = await migrate(url, (m) => console.log(`applied ${m}`));
+  const result = await migrate(url, (m) => console.log(m), migrateOptionsFromEnv());
   if (result.migrations.length === 0 && result.sources.length === 0) console.log('apportion is up to date; nothing to do');
 } catch (err) {
   console.error(`migrate failed: ${(err as Error).message}`);

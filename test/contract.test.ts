@@ -1,8 +1,9 @@
 // The SQL contract as the code and the docs state it: the result types in
 // orchestrator/queue.ts against the functions they read, README's function
 // tables against the catalog (names and who may call them), the schema
-// version the orchestrator checks, and migrate's removal of what db/ no
-// longer defines.
+// version the orchestrator checks, the roles it refuses to run as, and
+// migrate's removal of what db/ no longer defines and its bounded wait for
+// its lock.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,8 +11,12 @@ import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../orchestrator/config.js';
+import { createLogger } from '../orchestrator/log.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { SCHEMA_VERSION } from '../orchestrator/schema.js';
+import { Worker } from '../orchestrator/worker.js';
+import { loginRoleUrl } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -143,6 +148,48 @@ function runWorker(url: string): Promise<{ code: number | null; stderr: string }
   });
 }
 
+describe('runtime role', () => {
+  it('the worker refuses to start as a role that bypasses row-level security', async () => {
+    // db.url is the test cluster's superuser.
+    const superuser = await runWorker(db.url);
+    expect(superuser.code).toBe(78);
+    expect(superuser.stderr).toMatch(/connected as role \w+, which is a superuser: row-level security does not hold for it/);
+    expect(superuser.stderr).toContain('APPORTION_ALLOW_PRIVILEGED_ROLE=true');
+
+    // A plain login made a member of apportion_owner: the owner's policy sees every tenant.
+    const ownerUrl = await loginRoleUrl(db.url, null, 'owner_member_test_login', 'test-only-owner-member');
+    await sql`grant apportion_owner to owner_member_test_login`;
+    try {
+      const owner = await runWorker(ownerUrl);
+      expect(owner.code).toBe(78);
+      expect(owner.stderr).toContain('connected as role owner_member_test_login, which is a member of apportion_owner');
+    } finally {
+      await sql`revoke apportion_owner from owner_member_test_login`;
+    }
+
+    // A BYPASSRLS login in apportion_worker.
+    const bypassUrl = await loginRoleUrl(db.url, 'apportion_worker', 'bypassrls_test_login', 'test-only-bypassrls');
+    await sql`alter role bypassrls_test_login bypassrls`;
+    try {
+      const bypass = await runWorker(bypassUrl);
+      expect(bypass.code).toBe(78);
+      expect(bypass.stderr).toContain('connected as role bypassrls_test_login, which is BYPASSRLS');
+    } finally {
+      await sql`alter role bypassrls_test_login nobypassrls`;
+    }
+  });
+
+  it('starts as such a role only when told this is development, and says so', async () => {
+    const cfg = loadConfig({ DATABASE_URL: db.url, APPORTION_HEALTH_PORT: '-1', APPORTION_ALLOW_PRIVILEGED_ROLE: 'true', APPORTION_WORKER_ID: 'privileged-dev' });
+    const lines: string[] = [];
+    const log = createLogger('warn', { write: (l: string) => void lines.push(l) });
+    const w = new Worker(cfg, log);
+    await w.start();
+    await w.stop('test');
+    expect(lines.join('')).toContain('started anyway: APPORTION_ALLOW_PRIVILEGED_ROLE=true, for development only');
+  });
+});
+
 describe('schema version', () => {
   it('the database reports the version this orchestrator knows', async () => {
     const [row] = await sql<{ v: number }[]>`select apportion.schema_version() as v`;
@@ -196,5 +243,27 @@ describe('migrate', () => {
     const again: string[] = [];
     await migrate(db.url, (m) => again.push(m));
     expect(again).toEqual([]); // nothing changed, nothing applied
+  });
+
+  it('a runtime login holding the migration lock stalls migrate only until its timeout, and is named', async () => {
+    // Any login can take an advisory lock: here the ingest role takes
+    // migrate's, as an attacker (or a stuck script) would.
+    const ingest = postgres(await db.urlAs('apportion_ingest'), { max: 1, onnotice: () => {}, connection: { application_name: 'lock-squatter' } });
+    try {
+      await ingest`select pg_advisory_lock(7310040112105110)`;
+      const waiting: string[] = [];
+      const t0 = Date.now();
+      const err = await migrate(db.url, (m) => waiting.push(m), { lockTimeoutMs: 1500 }).then(() => null, (e: Error) => e);
+      const waited = Date.now() - t0;
+      expect(err?.message).toMatch(/the migration lock .* is held by pid \d+ \(role apportion_ingest_test_login, application "lock-squatter"/);
+      expect(err?.message).toContain('gave up after 1.5 s');
+      expect(waited).toBeGreaterThanOrEqual(1500);
+      expect(waited).toBeLessThan(15_000);
+      expect(waiting.join('\n')).toMatch(/waiting for the migration lock, held by pid \d+ \(role apportion_ingest_test_login/);
+      await ingest`select pg_advisory_unlock(7310040112105110)`;
+      await migrate(db.url, () => {}, { lockTimeoutMs: 1500 }); // free again: migrates
+    } finally {
+      await ingest.end();
+    }
   });
 });
