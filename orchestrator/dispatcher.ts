@@ -23,13 +23,15 @@
 //   claiming(_inline)     backing_off         the claim failed (200 ms, doubling up to 5 s)
 //   backing_off           a claim             the backoff is over
 //   waiting_for_wake      a claim             a notification, the backstop poll, a listener (re)connect
+//   waiting_for_wake      coalescing_wakes    woken sooner than the pause after claims that found nothing
+//   coalescing_wakes      a claim             the pause is over (1 ms, doubling per empty claim in a row up to 50 ms)
 //   any                   stopped             stop(), once the step under way ends
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import { jobFields, type Logger } from './log.js';
 import { claimAndRunJobs, claimJobs, releaseJobs, runJobs, type ClaimedJob, type JobOutcome } from './queue.js';
 
-export type ClaimerState = 'claiming' | 'claiming_inline' | 'waiting_for_space' | 'waiting_for_wake' | 'backing_off' | 'stopped';
+export type ClaimerState = 'claiming' | 'claiming_inline' | 'waiting_for_space' | 'waiting_for_wake' | 'coalescing_wakes' | 'backing_off' | 'stopped';
 
 export interface JobCounts {
   succeeded: number;
@@ -38,6 +40,9 @@ export interface JobCounts {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The longest pause between claims woken right after claims that found nothing. */
+const MAX_EMPTY_CLAIM_PAUSE_MS = 50;
 
 export class Dispatcher {
   /** Called with every outcome, run by a runner or inline by a claim. */
@@ -65,6 +70,12 @@ export class Dispatcher {
   /** Jobs we hold under our lease: claimed, not yet finished or released. */
   private leasedJobs = new Map<bigint, ClaimedJob>();
   private lastClaim: Date | null = null;
+  /** Claims that found nothing since the last one that found jobs. */
+  private emptyClaimsInARow = 0;
+  private lastClaimEndedAt = 0;
+  private claimCount = 0;
+  private requestStop: () => void = () => {};
+  private readonly stopRequested = new Promise<void>((r) => (this.requestStop = r));
   private counts: JobCounts = { succeeded: 0, retried: 0, failed: 0 };
 
   constructor(
@@ -86,6 +97,11 @@ export class Dispatcher {
 
   get jobCounts(): JobCounts {
     return { ...this.counts };
+  }
+
+  /** Claims made since start (found jobs or not). */
+  get claims(): number {
+    return this.claimCount;
   }
 
   start(sql: Sql): void {
@@ -111,6 +127,7 @@ export class Dispatcher {
    */
   async stop(timeoutMs: number): Promise<boolean> {
     this.stopping = true;
+    this.requestStop();
     clearInterval(this.pollTimer);
     this.wake();
     this.resumeOnSpace?.();
@@ -173,12 +190,32 @@ export class Dispatcher {
         continue;
       }
       failures = 0;
-      if (claimed === 0) {
-        this.claimerState = 'waiting_for_wake';
-        await this.waitForWake(generation);
+      if (claimed > 0) {
+        this.emptyClaimsInARow = 0;
+        continue;
+      }
+      this.emptyClaimsInARow++;
+      this.claimerState = 'waiting_for_wake';
+      await this.waitForWake(generation);
+      // Woken again right after claims that found nothing: wait a little
+      // before the next claim (1 ms, doubling per empty claim in a row up to
+      // 50 ms), so that a flood of notifications (anyone may NOTIFY the
+      // channel) costs a few claims a second instead of one per
+      // notification. A claim that finds jobs ends the wait for the next.
+      const pause = Math.min(MAX_EMPTY_CLAIM_PAUSE_MS, 2 ** (this.emptyClaimsInARow - 1));
+      const since = performance.now() - this.lastClaimEndedAt;
+      if (since < pause) {
+        this.claimerState = 'coalescing_wakes';
+        await this.pauseUnlessStopping(pause - since);
       }
     }
     this.claimerState = 'stopped';
+  }
+
+  /** Resolves after ms, or at once when stop() is called. */
+  private pauseUnlessStopping(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), this.stopRequested]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -191,6 +228,7 @@ export class Dispatcher {
   private async claimBatch(inline: boolean): Promise<number | null> {
     const limit = this.cfg.batchSize;
     let claimed: ClaimedJob[];
+    this.claimCount++;
     try {
       if (inline) {
         const rows = await claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax);
@@ -209,6 +247,8 @@ export class Dispatcher {
     } catch (err) {
       this.log.error({ err: String(err) }, 'claim failed');
       return null;
+    } finally {
+      this.lastClaimEndedAt = performance.now();
     }
     for (const j of claimed) this.leasedJobs.set(j.job_id, j);
     if (this.stopping) {

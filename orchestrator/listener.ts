@@ -4,6 +4,7 @@
 // that is where the catch-up wake goes. A heartbeat through the channel
 // detects a listener that did not come back; the claimer's slow poll is the
 // backstop.
+import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
@@ -23,12 +24,17 @@ export class Listener {
   private lastHeartbeatSent = 0;
   private lastHeartbeatSeen = 0;
   private readonly heartbeatIntervalMs: number;
+  /** Payloads that wake the claimer: the names of the queues we work. */
+  private readonly wakingPayloads: Set<string>;
+  /** Our heartbeat's payload: random, so it tells other listeners nothing about us. */
+  private readonly heartbeatPayload = HEARTBEAT_PREFIX + randomBytes(8).toString('hex');
 
   constructor(
-    private readonly cfg: Pick<Config, 'listenUrl' | 'workerId' | 'pollIntervalMs'>,
+    private readonly cfg: Pick<Config, 'listenUrl' | 'workerId' | 'pollIntervalMs' | 'queues'>,
     private readonly log: Logger,
   ) {
     this.heartbeatIntervalMs = Math.max(250, cfg.pollIntervalMs);
+    this.wakingPayloads = new Set(cfg.queues);
   }
 
   /** Whether the LISTEN connection is up, as far as the heartbeat knows. */
@@ -60,8 +66,11 @@ export class Listener {
     await this.listenSql.listen(
       NOTIFY_CHANNEL,
       (payload) => {
+        // Any login may NOTIFY this channel: a payload is only a hint. Any
+        // notification proves the connection alive; only a queue we work
+        // wakes the claimer (which coalesces floods of them, dispatcher.ts).
         this.lastHeartbeatSeen = Date.now();
-        if (!payload.startsWith(HEARTBEAT_PREFIX)) this.onWake();
+        if (this.wakingPayloads.has(payload)) this.onWake();
       },
       () => {
         this.isConnected = true;
@@ -89,7 +98,7 @@ export class Listener {
     }
     if (this.lastHeartbeatSent === 0 || this.lastHeartbeatSeen >= this.lastHeartbeatSent) {
       this.lastHeartbeatSent = now;
-      await this.sql`select pg_notify(${NOTIFY_CHANNEL}, ${HEARTBEAT_PREFIX + this.cfg.workerId})`.catch(() => {});
+      await this.sql`select pg_notify(${NOTIFY_CHANNEL}, ${this.heartbeatPayload})`.catch(() => {});
     }
   }
 }

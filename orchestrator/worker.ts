@@ -18,6 +18,8 @@ export interface WorkerHealth {
   worker_id: string;
   listener_connected: boolean;
   claimer_state: ClaimerState;
+  /** Claims made since start, found jobs or not. */
+  claims: number;
   last_claim_at: string | null;
   last_ping_ok_at: string | null;
   last_ping_ms: number | null;
@@ -76,6 +78,7 @@ export class Worker {
       worker_id: this.cfg.workerId,
       listener_connected: this.listener.connected,
       claimer_state: this.dispatcher.state,
+      claims: this.dispatcher.claims,
       last_claim_at: this.dispatcher.lastClaimAt?.toISOString() ?? null,
       last_ping_ok_at: this.housekeeping.lastPingOkAt?.toISOString() ?? null,
       last_ping_ms: this.housekeeping.lastPingMs,

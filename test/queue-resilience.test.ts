@@ -1,8 +1,9 @@
 // The orchestrator under failure: a killed listener, a SIGKILL mid-batch,
-// two orchestrators at once, and a graceful SIGTERM. Real processes, a real
-// database, nothing mocked.
+// two orchestrators at once, a graceful SIGTERM, and a flood of forged
+// notifications. Real processes, a real database, nothing mocked.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
+import { loginRoleUrl } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
 
@@ -180,5 +181,51 @@ describe('SIGTERM', () => {
     const [r] = await admin`select count(*) filter (where attempts <> 1)::int as n from apportion.jobs where id = any(${jobs}::bigint[])`;
     expect(r!.n).toBe(0);
     await expectExactlyOneRunOfAllocations(jobs);
+  });
+});
+
+describe('a flood of notifications', () => {
+  it('from an unrelated login neither multiplies claims nor holds up a real job', async () => {
+    const o = await orchestrator({ APPORTION_PING_INTERVAL_MS: '3600000' });
+    await waitFor('readiness', async () => (await o.health('/readyz')).status === 200);
+    // Any login may NOTIFY any channel: this one is in no apportion role.
+    const flooder = postgres(await loginRoleUrl(db.url, null, 'notify_flooder_test_login', 'test-only-flooder'), { max: 4, onnotice: () => {} });
+    const worker = postgres(workerUrl, { max: 1, onnotice: () => {} });
+    try {
+      await flooder`select 1`;
+      const claimsBefore = (await o.health('/status')).body.claims as number;
+      let sent = 0;
+      const floodFor = 2000;
+      const t0 = Date.now();
+      // Each statement its own transaction, so none is folded into another.
+      const flood = (async () => {
+        while (Date.now() - t0 < floodFor) {
+          await Promise.all(Array.from({ length: 400 }, () => flooder`select pg_notify('apportion_jobs', 'attribution')`.execute()));
+          sent += 400;
+        }
+      })();
+      // A real job in the middle of it.
+      await new Promise((r) => setTimeout(r, floodFor / 2));
+      const enqueuedAt = Date.now();
+      const [job] = await worker`select apportion.enqueue('housekeeping', 'ping', '{}') as id`;
+      await waitFor('the ping to succeed', async () => {
+        const [s] = await admin`select state from apportion.jobs where id = ${job!.id}`;
+        return s?.state === 'succeeded';
+      }, 5000, 2);
+      const pingMs = Date.now() - enqueuedAt;
+      await flood;
+      const seconds = (Date.now() - t0) / 1000;
+      await new Promise((r) => setTimeout(r, 200));
+      const claims = ((await o.health('/status')).body.claims as number) - claimsBefore;
+      expect(sent / seconds).toBeGreaterThan(2000); // the flood was one
+      // Without coalescing each notification is a claim (thousands here);
+      // with it a few dozen a second at most, whatever the flood's rate.
+      expect(claims).toBeLessThan(40 * seconds + 10);
+      expect(pingMs).toBeLessThan(1000);
+      expect((await o.health('/readyz')).status).toBe(200);
+    } finally {
+      await flooder.end();
+      await worker.end();
+    }
   });
 });
