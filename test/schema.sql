@@ -457,13 +457,20 @@ begin
   -- System tasks run as system jobs: no tenant, whoever enqueues them.
   select case when t.tenant_scope = 'system' then null else apportion.current_tenant_id() end into v_tenant
     from apportion.queue_tasks t where t.queue = p_queue and t.task = p_task;
-  if p_job_key is not null then
-    select j.id into v_id from apportion.jobs j
-     where j.state = 'queued' and j.job_key = p_job_key and j.queue = p_queue and j.task = p_task
-       and j.tenant_id is not distinct from v_tenant;
-    if found then
-      return v_id;
-    end if;
+  if p_job_key is null then
+    -- (No savepoint: nothing to catch without a key.)
+    insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, priority, run_at)
+    values (v_tenant, p_queue, p_task, p_payload,
+            coalesce(p_correlation_id, nullif(current_setting('app.correlation_id', true), '')::uuid),
+            coalesce(p_priority, 0), coalesce(p_run_at, now()))
+    returning id into v_id;
+    return v_id;
+  end if;
+  select j.id into v_id from apportion.jobs j
+   where j.state = 'queued' and j.job_key = p_job_key and j.queue = p_queue and j.task = p_task
+     and j.tenant_id is not distinct from v_tenant;
+  if found then
+    return v_id;
   end if;
   begin
     insert into apportion.jobs (tenant_id, queue, task, payload, correlation_id, job_key, priority, run_at)
