@@ -16,7 +16,8 @@
 //   plus the raw SQL bound (pgbench: claim 100 with SKIP LOCKED + delete)
 //   and, per system, a SIGKILL halfway through a (c) run, a restart, and a
 //   count of jobs whose row and completion disagree.
-// Systems run interleaved (A B C A B C ...) for R rounds; figures are
+// Systems run interleaved, each round starting one system later (A B C,
+// B C A, C A B, ...), for R rounds; figures are
 // medians with min..max and the ratio apportion / peer per round.
 // Writes bench-results/peers.json, the `peers` section of docs/benchmarks.md
 // and docs/benchmarks-peers.svg; --shrink N (smoke run) writes only
@@ -156,7 +157,17 @@ async function burnDown(admin: postgres.Sql, s: QueueSystem): Promise<[number, n
   return [N / ((t1 - t0) / 1000), N / ((t2 - t1) / 1000)];
 }
 
-async function latency(s: QueueSystem, run: string): Promise<number[]> {
+/** The systems in this round's turn: round r starts with the r-th. */
+function inTurn<T>(xs: T[], round: number): T[] {
+  return xs.map((_, i) => xs[(i + round - 1) % xs.length]!);
+}
+
+async function latency(admin: postgres.Sql, s: QueueSystem, run: string): Promise<number[]> {
+  // Settled first, as every workload after (a): otherwise the first system
+  // measured shares the cores with autovacuum and the checkpoint that the
+  // drains and the raw bound before it left behind.
+  await admin`vacuum analyze`;
+  await admin`checkpoint`;
   const w = await s.startWorker();
   await sleep(300);
   const enqueuedAt = new Map<number, number>();
@@ -357,7 +368,7 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
   if (sd.noisyJobs) out.push(`- (d) noisy neighbour: tenant A enqueues ${r0(sd.noisyJobs)} (c) jobs in calls of ${r0(sd.noisyCall!)}, one after another, while tenant B enqueues one (c) job every ${sd.noisyBEveryMs} ms until A's are all completed; B's latency from the enqueue call to handler start (clock basis as in (b)); A's rate = A's jobs / time from its first enqueue until the database records all of them completed. Each system as it suggests for fairness across tenants: ${r.systems.filter((x) => x.fairness).map((x) => `${x.label}: ${x.fairness}`).join('; ')}.`);
   out.push(`- Kill test: ${r0(st.killJobs)} (c) jobs; the worker runs in a child process, SIGKILLed once half the rows are written; then recovered as stated, a fresh worker finishes, and every job is checked: completed without its row (lost), more than one row (duplicated), row written but job not completed.`);
   out.push(`- Raw SQL bound: pgbench, ${PGBENCH_CLIENTS} clients, \`claim 100 ... for update skip locked\` + delete, one statement per transaction, on a bare table, once per round.`);
-  out.push(`- ${st.rounds} rounds, systems interleaved within each workload (A B C D, A B C D, ...); median (min..max) over rounds.`, '');
+  out.push(`- ${st.rounds} rounds, systems interleaved within each workload, each round starting one system later (A B C D, B C D A, ...); the idle-latency runs start after a vacuum analyze and a checkpoint; median (min..max) over rounds.`, '');
   out.push('### Figures', '');
   out.push('| system | (a) enqueue, jobs/s | (a) drain, jobs/s | (b) p50 ms | (b) p95 ms | (b) p99 ms | (c) rows + completions, jobs/s |');
   out.push('|---|---:|---:|---:|---:|---:|---:|');
@@ -454,7 +465,7 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
   const t0 = Date.now();
   log(`(a) ${N} no-op jobs, (b) ${LATENCY} latency jobs, (c) ${TENANT_JOBS} tenant jobs, (d) ${NOISY_JOBS} of A's jobs with B's every ${NOISY_B_EVERY_MS} ms; ${ROUNDS} rounds`);
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const s of systems.filter((x) => x.workloads.noop)) {
+    for (const s of inTurn(systems, round).filter((x) => x.workloads.noop)) {
       const [enq, drain] = await burnDown(admin, s);
       runs.get(s.key)!.enq.push(enq);
       runs.get(s.key)!.drain.push(drain);
@@ -463,8 +474,8 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
     const rb = await bareTableBound(admin, url, 'bench_peers.raw', N, PGBENCH_CLIENTS);
     if (rb !== null) raw.push(rb);
     log(`round ${round} raw SQL bound: ${rb === null ? 'no pgbench' : r0(rb) + '/s'}`);
-    for (const s of systems.filter((x) => x.workloads.latency)) {
-      const lat = await latency(s, `lat-${round}`);
+    for (const s of inTurn(systems, round).filter((x) => x.workloads.latency)) {
+      const lat = await latency(admin, s, `lat-${round}`);
       const r = runs.get(s.key)!;
       r.p50.push(percentile(lat, 50));
       r.p95.push(percentile(lat, 95));
@@ -472,13 +483,13 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
       r.max.push(lat[lat.length - 1]!);
       log(`round ${round} (b) ${s.label}: p50 ${ms2(percentile(lat, 50))} ms, p95 ${ms2(percentile(lat, 95))} ms, p99 ${ms2(percentile(lat, 99))} ms`);
     }
-    for (const s of systems.filter((x) => x.workloads.tenant)) {
+    for (const s of inTurn(systems, round).filter((x) => x.workloads.tenant)) {
       const [rate, problem] = await tenantRun(admin, s, `c-${round}-${s.key}`);
       runs.get(s.key)!.tenant.push(rate);
       if (problem) results.get(s.key)!.tenantRowCheck.push(problem);
       log(`round ${round} (c) ${s.label}: ${r0(rate)} jobs/s${problem ? `; ROW CHECK FAILED: ${problem}` : ''}`);
     }
-    for (const s of systems.filter((x) => x.workloads.noisy)) {
+    for (const s of inTurn(systems, round).filter((x) => x.workloads.noisy)) {
       const n = await noisyNeighbour(admin, s, round);
       const r = runs.get(s.key)!;
       const bp = (q: number) => (n.b.length ? percentile(n.b, q) : Number.NaN);
