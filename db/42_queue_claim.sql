@@ -16,9 +16,10 @@ declare
   v_count integer := 0;
   v_entry jsonb;
   v_message text;
+  v_queues text[] := '{}'::text[];
 begin
   for v_job in
-    select j.id, j.attempts, j.max_attempts, j.locked_by, j.started_at
+    select j.id, j.queue, j.attempts, j.max_attempts, j.locked_by, j.started_at
       from apportion.jobs_live j
      where j.state = 'running' and j.locked_until < now()
      order by j.locked_until
@@ -37,6 +38,7 @@ begin
              error_message = format('lease expired: worker %s stopped before finishing', j.locked_by),
              attempt_log = j.attempt_log || v_entry
        where j.id = v_job.id;
+      v_queues := v_queues || v_job.queue;
     else
       v_message := format('lease expired on attempt %s of %s: worker %s stopped before finishing',
                           v_job.attempts, v_job.max_attempts, v_job.locked_by);
@@ -53,9 +55,8 @@ begin
     end if;
     v_count := v_count + 1;
   end loop;
-  if v_count > 0 then
-    perform pg_notify('apportion_jobs', 'reclaimed');
-  end if;
+  -- Listeners wake for the names of the queues they work.
+  perform pg_notify('apportion_jobs', q.queue) from (select distinct unnest(v_queues) as queue) q;
   return v_count;
 end
 $$;
@@ -186,6 +187,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count integer;
+  v_queues text[];
 begin
   with released as (
     update apportion.jobs_live j
@@ -197,12 +199,11 @@ begin
      where j.id in (select l.id from apportion.jobs_live l
                      where l.id = any (p_job_ids) and l.state = 'running' and l.locked_by = p_worker_id
                        for update skip locked)
-    returning 1
+    returning j.queue
   )
-  select count(*) into v_count from released;
-  if v_count > 0 then
-    perform pg_notify('apportion_jobs', 'released');
-  end if;
+  select count(*), array_agg(distinct r.queue) into v_count, v_queues from released r;
+  -- Listeners wake for the names of the queues they work.
+  perform pg_notify('apportion_jobs', q.queue) from unnest(v_queues) as q (queue);
   return v_count;
 end
 $$;

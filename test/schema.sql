@@ -720,9 +720,10 @@ declare
   v_count integer := 0;
   v_entry jsonb;
   v_message text;
+  v_queues text[] := '{}'::text[];
 begin
   for v_job in
-    select j.id, j.attempts, j.max_attempts, j.locked_by, j.started_at
+    select j.id, j.queue, j.attempts, j.max_attempts, j.locked_by, j.started_at
       from apportion.jobs_live j
      where j.state = 'running' and j.locked_until < now()
      order by j.locked_until
@@ -741,6 +742,7 @@ begin
              error_message = format('lease expired: worker %s stopped before finishing', j.locked_by),
              attempt_log = j.attempt_log || v_entry
        where j.id = v_job.id;
+      v_queues := v_queues || v_job.queue;
     else
       v_message := format('lease expired on attempt %s of %s: worker %s stopped before finishing',
                           v_job.attempts, v_job.max_attempts, v_job.locked_by);
@@ -757,9 +759,8 @@ begin
     end if;
     v_count := v_count + 1;
   end loop;
-  if v_count > 0 then
-    perform pg_notify('apportion_jobs', 'reclaimed');
-  end if;
+  -- Listeners wake for the names of the queues they work.
+  perform pg_notify('apportion_jobs', q.queue) from (select distinct unnest(v_queues) as queue) q;
   return v_count;
 end
 $$;
@@ -826,6 +827,7 @@ CREATE FUNCTION apportion.release_jobs(p_worker_id text, p_job_ids bigint[]) RET
     AS $$
 declare
   v_count integer;
+  v_queues text[];
 begin
   with released as (
     update apportion.jobs_live j
@@ -837,12 +839,11 @@ begin
      where j.id in (select l.id from apportion.jobs_live l
                      where l.id = any (p_job_ids) and l.state = 'running' and l.locked_by = p_worker_id
                        for update skip locked)
-    returning 1
+    returning j.queue
   )
-  select count(*) into v_count from released;
-  if v_count > 0 then
-    perform pg_notify('apportion_jobs', 'released');
-  end if;
+  select count(*), array_agg(distinct r.queue) into v_count, v_queues from released r;
+  -- Listeners wake for the names of the queues they work.
+  perform pg_notify('apportion_jobs', q.queue) from unnest(v_queues) as q (queue);
   return v_count;
 end
 $$;
@@ -1037,6 +1038,7 @@ declare
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
   v_nestloop text := current_setting('enable_nestloop');
   v_want text;
+  v_canceled boolean := false;
 begin
   for v_job in
     select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts
@@ -1092,7 +1094,20 @@ begin
     return next row(v_job.id, v_outcome, v_job.attempts,
                     round(extract(epoch from clock_timestamp() - v_started) * 1000, 3),
                     v_state, apportion.mask_payload_values(v_message, v_job.payload))::apportion.job_outcome;
+    if v_state = '57014' then
+      -- Canceled (the orchestrator's job timeout, or an operator's
+      -- pg_cancel_backend): this job is retried or failed as above, and the
+      -- batch stops here, so the statement ends and the runner is free.
+      v_canceled := true;
+      exit;
+    end if;
   end loop;
+  if v_canceled then
+    -- The jobs not started go back, unstarted: the attempt is not counted.
+    update apportion.jobs j
+       set state = 'queued', attempts = j.attempts - 1, locked_by = null, locked_until = null, run_at = now()
+     where j.id = any (p_job_ids) and j.state = 'running' and j.locked_by = p_worker_id and not j.id = any (v_ok_ids);
+  end if;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
 
   -- Every success in one statement. Nested loops are off for it: right
