@@ -9,9 +9,12 @@
 -- rescheduled with exponential backoff and jitter, or fails for good
 -- (non-retryable error, or out of attempts; the insert into jobs_done records
 -- it in worker_failed_jobs). Jobs not visible under the current tenant, or no
--- longer running for this worker, are skipped. The outcomes returned carry
--- error messages without payload values (mask_payload_values): the caller
--- logs them; the job keeps the message whole.
+-- longer running for this worker, are skipped. A handler canceled (57014:
+-- the orchestrator's job timeout, a statement_timeout, pg_cancel_backend) is
+-- retried like any error, and the jobs after it are given back unstarted.
+-- The outcomes returned carry error messages without payload values
+-- (mask_payload_values): the caller logs them; the job keeps the message
+-- whole.
 create or replace function apportion.run_jobs(p_worker_id text, p_job_ids bigint[])
 returns setof apportion.job_outcome
 language plpgsql
@@ -32,6 +35,7 @@ declare
   v_tenant text := coalesce(current_setting('app.tenant_id', true), '');
   v_nestloop text := current_setting('enable_nestloop');
   v_want text;
+  v_canceled boolean := false;
 begin
   for v_job in
     select j.id, j.tenant_id, j.queue, j.task, j.payload, j.correlation_id, j.attempts, j.max_attempts
@@ -87,7 +91,20 @@ begin
     return next row(v_job.id, v_outcome, v_job.attempts,
                     round(extract(epoch from clock_timestamp() - v_started) * 1000, 3),
                     v_state, apportion.mask_payload_values(v_message, v_job.payload))::apportion.job_outcome;
+    if v_state = '57014' then
+      -- Canceled (the orchestrator's job timeout, or an operator's
+      -- pg_cancel_backend): this job is retried or failed as above, and the
+      -- batch stops here, so the statement ends and the runner is free.
+      v_canceled := true;
+      exit;
+    end if;
   end loop;
+  if v_canceled then
+    -- The jobs not started go back, unstarted: the attempt is not counted.
+    update apportion.jobs j
+       set state = 'queued', attempts = j.attempts - 1, locked_by = null, locked_until = null, run_at = now()
+     where j.id = any (p_job_ids) and j.state = 'running' and j.locked_by = p_worker_id and not j.id = any (v_ok_ids);
+  end if;
   perform set_config('app.tenant_id', v_tenant, true), set_config('app.correlation_id', '', true);
 
   -- Every success in one statement. Nested loops are off for it: right

@@ -17,6 +17,8 @@ export interface Config {
   pollIntervalMs: number;
   /** How long a claimed job stays ours if we die before running it. */
   leaseSeconds: number;
+  /** How long one run statement (a tenant group, or an inline claim) may take before it is canceled; 0: no limit. */
+  jobTimeoutMs: number;
   /** How long SIGTERM waits for in-flight work. */
   shutdownTimeoutMs: number;
   /** Health endpoint; port 0 picks a free port, -1 turns it off. */
@@ -70,6 +72,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inlineRunMax: int(env, 'APPORTION_INLINE_RUN_MAX', 1, 0, 10000),
     pollIntervalMs: int(env, 'APPORTION_POLL_INTERVAL_MS', 2000, 10, 3_600_000),
     leaseSeconds: int(env, 'APPORTION_LEASE_SECONDS', 15, 1, 86_400),
+    jobTimeoutMs: int(env, 'APPORTION_JOB_TIMEOUT_MS', 60_000, 0, 86_400_000),
     shutdownTimeoutMs: int(env, 'APPORTION_SHUTDOWN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     healthHost: env.APPORTION_HEALTH_HOST || '127.0.0.1',
     healthPort: int(env, 'APPORTION_HEALTH_PORT', 8787, -1, 65535),

@@ -26,6 +26,7 @@
 //   waiting_for_wake      coalescing_wakes    woken sooner than the pause after claims that found nothing
 //   coalescing_wakes      a claim             the pause is over (1 ms, doubling per empty claim in a row up to 50 ms)
 //   any                   stopped             stop(), once the step under way ends
+import type { MaybeRow, PendingQuery } from 'postgres';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import { jobFields, type Logger } from './log.js';
@@ -79,7 +80,7 @@ export class Dispatcher {
   private counts: JobCounts = { succeeded: 0, retried: 0, failed: 0 };
 
   constructor(
-    private readonly cfg: Pick<Config, 'workerId' | 'queues' | 'concurrency' | 'batchSize' | 'inlineRunMax' | 'leaseSeconds' | 'pollIntervalMs'>,
+    private readonly cfg: Pick<Config, 'workerId' | 'queues' | 'concurrency' | 'batchSize' | 'inlineRunMax' | 'leaseSeconds' | 'pollIntervalMs' | 'jobTimeoutMs'>,
     private readonly log: Logger,
   ) {}
 
@@ -231,7 +232,7 @@ export class Dispatcher {
     this.claimCount++;
     try {
       if (inline) {
-        const rows = await claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax);
+        const rows = await this.withJobTimeout(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), null);
         claimed = [];
         for (const r of rows) {
           if (r.outcome === null) claimed.push(r);
@@ -357,7 +358,7 @@ export class Dispatcher {
   private async runTenantGroup(jobs: ClaimedJob[]): Promise<void> {
     const tenantId = jobs[0]!.tenant_id;
     try {
-      const outcomes = await runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id));
+      const outcomes = await this.withJobTimeout(runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id)), jobs);
       const byId = new Map(jobs.map((j) => [j.job_id, j]));
       for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
     } catch (err) {
@@ -368,6 +369,28 @@ export class Dispatcher {
       await this.release(jobs);
     } finally {
       for (const j of jobs) this.leasedJobs.delete(j.job_id);
+    }
+  }
+
+  /**
+   * A run statement gets jobTimeoutMs: then it is canceled (57014), which
+   * run_jobs turns into a retry of the job that was running and gives the
+   * rest of the batch back unstarted, so a hung handler frees its runner.
+   */
+  private async withJobTimeout<T extends readonly MaybeRow[]>(query: PendingQuery<T>, jobs: ClaimedJob[] | null): Promise<T> {
+    if (this.cfg.jobTimeoutMs <= 0) return query;
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      this.log.warn({ worker_id: this.cfg.workerId, timeout_ms: this.cfg.jobTimeoutMs, job_ids: jobs?.map((j) => String(j.job_id)) ?? 'inline claim' },
+        'job timeout: canceling the run statement');
+      void query.cancel();
+    }, this.cfg.jobTimeoutMs);
+    try {
+      return await query;
+    } finally {
+      done = true;
+      clearTimeout(timer);
     }
   }
 

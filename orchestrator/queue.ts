@@ -1,5 +1,6 @@
 // The queue's SQL, one call per state change; the logic lives in
 // db/40_queue.sql and the orchestrator only drives it.
+import type postgres from 'postgres';
 import { withTenant, type Sql } from './db.js';
 
 /** A row of claim_jobs: a job now running under this worker's lease. */
@@ -41,17 +42,18 @@ export type ClaimedOrRun =
  * tenant's of them in the same transaction (the idle path: one round trip
  * from arrival to handler). Jobs with a null outcome are for the runners.
  */
-export async function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number, runMax: number): Promise<ClaimedOrRun[]> {
+export function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number, runMax: number): postgres.PendingQuery<ClaimedOrRun[]> {
   return sql<ClaimedOrRun[]>`
     select * from apportion.claim_and_run_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds}, ${runMax})`;
 }
 
 /**
  * Run one tenant's claimed jobs as one transaction under that tenant: a
- * single statement, so one round trip. run_tenant_jobs sets app.tenant_id
+ * single statement, so one round trip. The query can be canceled (its job
+ * timeout): the running job is retried, the rest given back unstarted. run_tenant_jobs sets app.tenant_id
  * transaction-locally before running them (null tenant: system jobs).
  */
-export async function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): Promise<JobOutcome[]> {
+export function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): postgres.PendingQuery<JobOutcome[]> {
   return sql<JobOutcome[]>`
     select * from apportion.run_tenant_jobs(${workerId}, ${tenantId}::uuid, ${jobIds.map(String)}::bigint[])`;
 }

@@ -229,3 +229,45 @@ describe('a flood of notifications', () => {
     }
   });
 });
+
+describe('a handler that hangs', () => {
+  it('is canceled at the job timeout, retried, then failed; the rest of its batch runs and the runner is free', async () => {
+    // A test-only task whose handler sleeps for an hour when told to.
+    await admin.unsafe(`
+      create schema if not exists hang_test;
+      create or replace function hang_test.task_maybe_hang(p_payload jsonb) returns jsonb
+      language plpgsql set search_path = pg_catalog, pg_temp as $$
+      begin
+        if (p_payload->>'hang')::boolean then perform pg_sleep(3600); end if;
+        return jsonb_build_object('ran', p_payload->>'n');
+      end $$;
+      grant usage on schema hang_test to apportion_worker;
+      grant execute on function hang_test.task_maybe_hang(jsonb) to apportion_worker;
+      insert into apportion.queue_tasks (queue, task, handler, tenant_scope, max_attempts, description)
+      values ('maintenance', 'maybe_hang', 'hang_test.task_maybe_hang', 'tenant', 2, 'test only: sleeps an hour when payload.hang')
+      on conflict (queue, task) do nothing;`);
+    const o = await orchestrator({ APPORTION_JOB_TIMEOUT_MS: '1000', APPORTION_CONCURRENCY: '1' });
+    const tenant = TENANTS[0]!;
+    const enqueue = (payloads: object[]) => admin.begin(async (tx) => {
+      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+      const rows = await tx`select apportion.enqueue_many('maintenance', 'maybe_hang', ${tx.json(payloads as never)}) as id`;
+      return rows.map((r) => String(r.id));
+    });
+    // One statement: the hanging job and three after it, claimed as one batch.
+    const [hung, ...after] = await enqueue([{ hang: true, n: 0 }, { n: 1 }, { n: 2 }, { n: 3 }]);
+    await allSucceeded(after, 15_000);
+    const [failed] = await waitFor('the hung job to fail for good', async () => {
+      const rows = await admin`select state, attempts, error_code from apportion.jobs where id = ${hung!}`;
+      return rows[0]?.state === 'failed' ? rows : undefined;
+    }, 20_000, 50);
+    expect(failed).toMatchObject({ state: 'failed', attempts: 2, error_code: '57014' });
+    const [recorded] = await admin`select error_code, attempts from apportion.worker_failed_jobs where job_id = ${hung!}`;
+    expect(recorded).toMatchObject({ error_code: '57014', attempts: 2 });
+    // The only runner is free: a new job runs at once.
+    const fresh = await enqueue([{ n: 4 }]);
+    await allSucceeded(fresh, 5000);
+    expect(o.logs.filter((l) => l.msg === 'job timeout: canceling the run statement').length).toBeGreaterThanOrEqual(2);
+    const [running] = await admin`select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(3600)%' and state = 'active' and pid <> pg_backend_pid()`;
+    expect(running!.n).toBe(0);
+  });
+});
