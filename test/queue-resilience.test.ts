@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { loginRoleUrl } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
+import { allocationWorkload, type Workload } from './helpers/workload.js';
 
 // Four tenants, jobs interleaved in chunks: a claimed batch spans several
 // tenants, each run in its own transaction one after another, so a SIGKILL
@@ -17,6 +18,7 @@ const MODEL = 'linear-resilience';
 let db: TestDatabase;
 let admin: postgres.Sql;
 let workerUrl: string;
+let work: Workload;
 const running: RunningOrchestrator[] = [];
 
 async function orchestrator(env: Record<string, string> = {}) {
@@ -25,74 +27,11 @@ async function orchestrator(env: Record<string, string> = {}) {
   return o;
 }
 
-/** Enqueue allocate_event for `count` fresh events across the tenants; returns the job ids. */
-async function enqueueAllocations(count: number): Promise<string[]> {
-  const ids: string[] = [];
-  for (let done = 0, chunk = 0; done < count; done += CHUNK, chunk++) {
-    const tenant = TENANTS[chunk % TENANTS.length]!;
-    const n = Math.min(CHUNK, count - done);
-    ids.push(...(await admin.begin(async (tx) => {
-      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
-      const events = await tx`
-        insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
-        select 'customer-' || ((${done} + g) % 500), '2025-08-01'::timestamptz + (${done} + g) * interval '1 second', 100 + (${done} + g) % 9973, 'USD'
-          from generate_series(1, ${n}) g
-        returning id`;
-      const payloads = events.map((e) => ({ event_id: e.id, model_version: MODEL }));
-      const rows = await tx`select apportion.enqueue_many('attribution', 'allocate_event', ${tx.json(payloads)}) as id`;
-      return rows.map((r) => String(r.id));
-    })));
-  }
-  return ids;
-}
-
-async function states(jobIds: string[]) {
-  const rows = await admin`select state, count(*)::int as n from apportion.jobs where id = any(${jobIds}::bigint[]) group by state`;
-  return Object.fromEntries(rows.map((r) => [r.state, r.n])) as Record<string, number>;
-}
-
-async function allSucceeded(jobIds: string[], timeoutMs = 60_000) {
-  return waitFor(`${jobIds.length} jobs to succeed`, async () => ((await states(jobIds)).succeeded === jobIds.length ? true : undefined), timeoutMs, 50);
-}
-
-/** Stored allocations equal what one computation gives, for these jobs' events. */
-async function expectExactlyOneRunOfAllocations(jobIds: string[]) {
-  let expectedRows = 0;
-  for (const tenant of TENANTS) {
-    const [diff] = await admin.begin(async (tx) => {
-      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
-      return tx`
-        with ev as (select (payload->>'event_id')::uuid as id from apportion.jobs
-                     where id = any(${jobIds}::bigint[]) and tenant_id = ${tenant}),
-        expected as (select c.event_id, c.channel, c.allocated_revenue_cents, c.allocation_ratio
-                       from apportion.compute_allocations(${MODEL}, array(select id from ev)) c),
-        stored as (select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio
-                     from apportion.attribution_allocations a
-                    where a.tenant_id = ${tenant} and a.model_version = ${MODEL} and a.event_id in (select id from ev))
-        select (select count(*) from (table expected except all table stored) x)::int as missing,
-               (select count(*) from (table stored except all table expected) x)::int as extra,
-               (select count(*) from expected)::int as expected`;
-    });
-    expect(diff).toMatchObject({ missing: 0, extra: 0 });
-    expectedRows += diff!.expected;
-  }
-  expect(expectedRows).toBeGreaterThanOrEqual(jobIds.length);
-}
-
 beforeAll(async () => {
   db = await testDatabase('queue_resilience');
   admin = postgres(db.url, { max: 3, onnotice: () => {} });
-  await admin`select apportion.register_model(${MODEL}, 'linear', '{}')`;
-  for (const tenant of TENANTS) {
-    await admin`select apportion.create_tenant(${'resilience ' + tenant.slice(-1)}, ${tenant})`;
-    await admin.begin(async (tx) => {
-      await tx`select set_config('app.tenant_id', ${tenant}, true)`;
-      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at)
-               select 'customer-' || (g % 500), (array['email','display','referral','google_search','direct'])[1 + g % 5],
-                      '2025-07-25'::timestamptz + g * interval '7 minutes'
-                 from generate_series(1, 2000) g`;
-    });
-  }
+  work = allocationWorkload(admin, TENANTS, MODEL, CHUNK);
+  await work.setup();
   workerUrl = await db.urlAs('apportion_worker');
 });
 
@@ -115,31 +54,31 @@ describe('a killed listener', () => {
     const killed = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity
                                   where datname = current_database() and application_name like 'apportion-listener%'`;
     expect(killed.length).toBe(1);
-    const jobs = await enqueueAllocations(300);
-    await allSucceeded(jobs, 20_000);
+    const jobs = await work.enqueueAllocations(300);
+    await work.allSucceeded(jobs, 20_000);
     expect(o.logs.filter((l) => l.msg === 'listener connected; catching up').length).toBeGreaterThanOrEqual(2);
-    await expectExactlyOneRunOfAllocations(jobs);
+    await work.expectExactlyOneRunOfAllocations(jobs);
     expect(await o.stop()).toBe(0);
   });
 });
 
 describe('SIGKILL mid-batch', () => {
   it('loses nothing: after a restart every job completes once, attempts recorded', async () => {
-    const jobs = await enqueueAllocations(5000);
+    const jobs = await work.enqueueAllocations(5000);
     const first = await orchestrator({ APPORTION_BATCH_SIZE: '200' });
     await waitFor('work in flight', async () => {
-      const s = await states(jobs);
+      const s = await work.states(jobs);
       return (s.succeeded ?? 0) > 0 && (s.running ?? 0) > 0 ? true : undefined;
     }, 30_000, 2);
     first.proc.kill('SIGKILL');
     await first.exited;
-    const afterKill = await states(jobs);
+    const afterKill = await work.states(jobs);
     expect(afterKill.running ?? 0).toBeGreaterThan(0); // claimed by the dead worker, leased
     expect(afterKill.succeeded ?? 0).toBeLessThan(jobs.length);
 
     await orchestrator();
-    await allSucceeded(jobs);
-    await expectExactlyOneRunOfAllocations(jobs);
+    await work.allSucceeded(jobs);
+    await work.expectExactlyOneRunOfAllocations(jobs);
     const [log] = await admin`
       select count(*) filter (where attempts > 1)::int as retried,
              count(*) filter (where jsonb_array_length(attempt_log) <> attempts)::int as unrecorded,
@@ -153,34 +92,34 @@ describe('SIGKILL mid-batch', () => {
 
 describe('two orchestrators at once', () => {
   it('share the work and never run a job twice', async () => {
-    const jobs = await enqueueAllocations(4000);
+    const jobs = await work.enqueueAllocations(4000);
     await Promise.all([orchestrator({ APPORTION_WORKER_ID: 'twin-a' }), orchestrator({ APPORTION_WORKER_ID: 'twin-b' })]);
-    await allSucceeded(jobs);
+    await work.allSucceeded(jobs);
     const [r] = await admin`
       select count(*) filter (where attempts <> 1 or jsonb_array_length(attempt_log) <> 1)::int as repeated,
              count(distinct attempt_log->0->>'worker')::int as workers
         from apportion.jobs where id = any(${jobs}::bigint[])`;
     expect(r!.repeated).toBe(0);
     expect(r!.workers).toBe(2);
-    await expectExactlyOneRunOfAllocations(jobs);
+    await work.expectExactlyOneRunOfAllocations(jobs);
   });
 });
 
 describe('SIGTERM', () => {
   it('drains in-flight work, leaves nothing running, exits 0', async () => {
-    const jobs = await enqueueAllocations(5000);
+    const jobs = await work.enqueueAllocations(5000);
     const o = await orchestrator({ APPORTION_SHUTDOWN_TIMEOUT_MS: '20000' });
-    await waitFor('work in flight', async () => ((await states(jobs)).succeeded ?? 0) > 0 ? true : undefined, 30_000, 2);
+    await waitFor('work in flight', async () => ((await work.states(jobs)).succeeded ?? 0) > 0 ? true : undefined, 30_000, 2);
     expect(await o.stop('SIGTERM')).toBe(0);
-    const after = await states(jobs);
+    const after = await work.states(jobs);
     expect(after.running ?? 0).toBe(0);
     expect(o.logs.find((l) => l.msg === 'stopped')).toMatchObject({ drained: true });
     // Whatever was not started waits for the next worker, attempts untouched.
     await orchestrator();
-    await allSucceeded(jobs);
+    await work.allSucceeded(jobs);
     const [r] = await admin`select count(*) filter (where attempts <> 1)::int as n from apportion.jobs where id = any(${jobs}::bigint[])`;
     expect(r!.n).toBe(0);
-    await expectExactlyOneRunOfAllocations(jobs);
+    await work.expectExactlyOneRunOfAllocations(jobs);
   });
 });
 
@@ -255,7 +194,7 @@ describe('a handler that hangs', () => {
     });
     // One statement: the hanging job and three after it, claimed as one batch.
     const [hung, ...after] = await enqueue([{ hang: true, n: 0 }, { n: 1 }, { n: 2 }, { n: 3 }]);
-    await allSucceeded(after, 15_000);
+    await work.allSucceeded(after, 15_000);
     const [failed] = await waitFor('the hung job to fail for good', async () => {
       const rows = await admin`select state, attempts, error_code from apportion.jobs where id = ${hung!}`;
       return rows[0]?.state === 'failed' ? rows : undefined;
@@ -265,7 +204,7 @@ describe('a handler that hangs', () => {
     expect(recorded).toMatchObject({ error_code: '57014', attempts: 2 });
     // The only runner is free: a new job runs at once.
     const fresh = await enqueue([{ n: 4 }]);
-    await allSucceeded(fresh, 5000);
+    await work.allSucceeded(fresh, 5000);
     expect(o.logs.filter((l) => l.msg === 'job timeout: canceling the run statement').length).toBeGreaterThanOrEqual(2);
     const [running] = await admin`select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(3600)%' and state = 'active' and pid <> pg_backend_pid()`;
     expect(running!.n).toBe(0);

@@ -8,6 +8,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export interface RunningOrchestrator {
   proc: ChildProcess;
   port: number;
+  /** JSON log lines from stdout, and stderr as { stderr } chunks. */
   logs: Record<string, unknown>[];
   /** Resolves with the exit code once the process exits. */
   exited: Promise<number | null>;
@@ -49,7 +50,10 @@ export async function startOrchestrator(databaseUrl: string, env: Record<string,
       }
     }
   });
-  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => {
+    stderr += c.toString();
+    logs.push({ stderr: c.toString() });
+  });
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const port = await Promise.race([
     portPromise,
