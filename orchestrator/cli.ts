@@ -55,16 +55,19 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'worker') {
     const log = createLogger(cfg.logLevel);
     const worker = new Worker(cfg, log);
-    await worker.start();
+    // Health first: while the worker waits for an unreachable database,
+    // /livez says it runs and /readyz that it is not ready.
     if (cfg.healthPort >= 0) {
       const server = await startHealthServer(worker, cfg.healthHost, cfg.healthPort);
       log.info({ host: cfg.healthHost, port: serverPort(server) }, 'health endpoint listening');
     }
-    await new Promise<void>((resolve) => {
+    const stopped = new Promise<void>((resolve) => {
       const stop = (signal: string) => void worker.stop(signal).then(resolve);
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+    await worker.start();
+    await stopped;
     log.flush();
     return 0;
   }

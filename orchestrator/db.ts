@@ -20,7 +20,22 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
     connection: { application_name: opts.applicationName ?? 'apportion' },
     // bigint ids and cents stay exact
     types: { bigint: postgres.BigInt },
+    fetch_types: NO_TYPE_FETCH,
   }) as unknown as Sql;
+}
+
+/**
+ * postgres.js fetches the array types on every new connection and drops
+ * that query's promise: a connection cut during the fetch (a restart, a
+ * terminated backend) rejects it unhandled, which ends the process. The
+ * orchestrator does without: no array comes back from its queries, and the
+ * arrays it sends go as literals (pgArray) cast in SQL.
+ */
+export const NO_TYPE_FETCH = false;
+
+/** An array literal for a `${pgArray(xs)}::text[]` (or bigint[], uuid[]) parameter. */
+export function pgArray(values: readonly (string | bigint | number)[]): string {
+  return `{${values.map((v) => `"${String(v).replace(/["\\]/g, (c) => '\\' + c)}"`).join(',')}}`;
 }
 
 /**

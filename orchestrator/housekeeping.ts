@@ -14,11 +14,19 @@ export class Housekeeping {
   private pingWaiters = new Map<bigint, (ok: boolean) => void>();
   private lastOkAt: Date | null = null;
   private lastMs: number | null = null;
+  /** Whether the latest ping made the round trip (false until one has). */
+  private lastPingOk = false;
+  private retryTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly cfg: Pick<Config, 'pingIntervalMs' | 'pruneIntervalMs' | 'retention'>,
     private readonly log: Logger,
   ) {}
+
+  /** Whether the latest ping made the round trip: part of readiness. */
+  get pingOk(): boolean {
+    return this.lastPingOk;
+  }
 
   /** When the last ping made the round trip, and how long it took. */
   get lastPingOkAt(): Date | null {
@@ -32,17 +40,36 @@ export class Housekeeping {
   /** Ping and schedule a prune now, then every interval. */
   start(sql: Sql): void {
     this.sql = sql;
-    this.timers.push(setInterval(() => void this.ping().catch(() => {}), this.cfg.pingIntervalMs));
+    this.timers.push(setInterval(() => void this.scheduledPing(), this.cfg.pingIntervalMs));
     this.timers.push(setInterval(() => void this.schedulePrune(), this.cfg.pruneIntervalMs));
     for (const t of this.timers) t.unref();
     void this.schedulePrune();
-    void this.ping().catch(() => {});
+    void this.scheduledPing();
+  }
+
+  /**
+   * A ping of the schedule. One that fails (the database gone, the queue
+   * stuck) makes the worker not ready, and is tried again every second
+   * until one succeeds, so readiness comes back soon after the database.
+   */
+  private async scheduledPing(): Promise<void> {
+    clearTimeout(this.retryTimer);
+    try {
+      await this.ping();
+    } catch (err) {
+      if (this.stopped) return;
+      if (this.lastPingOk || this.lastOkAt === null) this.log.warn({ err: String(err) }, 'readiness ping failed; retrying every second');
+      this.lastPingOk = false;
+      this.retryTimer = setTimeout(() => void this.scheduledPing(), Math.min(1000, this.cfg.pingIntervalMs));
+      this.retryTimer.unref();
+    }
   }
 
   /** No more pings or prunes; a ping still waiting fails at once. */
   stop(): void {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.retryTimer);
     for (const resolve of this.pingWaiters.values()) resolve(false);
   }
 
@@ -78,6 +105,7 @@ export class Housekeeping {
     if (!ok) throw new Error(`ping job ${id} did not succeed within ${timeoutMs} ms`);
     this.lastOkAt = new Date();
     this.lastMs = ms;
+    this.lastPingOk = true;
     return ms;
   }
 

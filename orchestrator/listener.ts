@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { Config } from './config.js';
-import type { Sql } from './db.js';
+import { NO_TYPE_FETCH, type Sql } from './db.js';
 import type { Logger } from './log.js';
 
 export const NOTIFY_CHANNEL = 'apportion_jobs';
@@ -62,7 +62,12 @@ export class Listener {
   }
 
   private async listen(): Promise<void> {
-    this.listenSql = postgres(this.cfg.listenUrl, { max: 1, onnotice: () => {}, connection: { application_name: `apportion-listener ${this.cfg.workerId}` } });
+    this.listenSql = postgres(this.cfg.listenUrl, {
+      max: 1,
+      onnotice: () => {},
+      fetch_types: NO_TYPE_FETCH, // (see db.ts)
+      connection: { application_name: `apportion-listener ${this.cfg.workerId}` },
+    });
     await this.listenSql.listen(
       NOTIFY_CHANNEL,
       (payload) => {

@@ -1,7 +1,7 @@
 // The queue's SQL, one call per state change; the logic lives in
 // db/40_queue.sql and the orchestrator only drives it.
 import type postgres from 'postgres';
-import { withTenant, type Sql } from './db.js';
+import { pgArray, withTenant, type Sql } from './db.js';
 
 /** A row of claim_jobs: a job now running under this worker's lease. */
 export interface ClaimedJob {
@@ -26,7 +26,7 @@ export interface JobOutcome {
 
 export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<ClaimedJob[]> {
   return sql<ClaimedJob[]>`
-    select * from apportion.claim_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds})`;
+    select * from apportion.claim_jobs(${workerId}, ${pgArray(queues)}::text[], ${limit}, ${leaseSeconds})`;
 }
 
 /**
@@ -44,7 +44,7 @@ export type ClaimedOrRun =
  */
 export function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number, runMax: number): postgres.PendingQuery<ClaimedOrRun[]> {
   return sql<ClaimedOrRun[]>`
-    select * from apportion.claim_and_run_jobs(${workerId}, ${queues}::text[], ${limit}, ${leaseSeconds}, ${runMax})`;
+    select * from apportion.claim_and_run_jobs(${workerId}, ${pgArray(queues)}::text[], ${limit}, ${leaseSeconds}, ${runMax})`;
 }
 
 /**
@@ -55,12 +55,12 @@ export function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], li
  */
 export function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): postgres.PendingQuery<JobOutcome[]> {
   return sql<JobOutcome[]>`
-    select * from apportion.run_tenant_jobs(${workerId}, ${tenantId}::uuid, ${jobIds.map(String)}::bigint[])`;
+    select * from apportion.run_tenant_jobs(${workerId}, ${tenantId}::uuid, ${pgArray(jobIds)}::bigint[])`;
 }
 
 export async function releaseJobs(sql: Sql, workerId: string, jobIds: bigint[]): Promise<number> {
   if (jobIds.length === 0) return 0;
-  const [row] = await sql<{ n: number }[]>`select apportion.release_jobs(${workerId}, ${jobIds.map(String)}::bigint[]) as n`;
+  const [row] = await sql<{ n: number }[]>`select apportion.release_jobs(${workerId}, ${pgArray(jobIds)}::bigint[]) as n`;
   return row?.n ?? 0;
 }
 

@@ -52,7 +52,8 @@ export class Worker {
       applicationName: `apportion-worker ${this.cfg.workerId}`,
     });
     try {
-      await checkSchemaVersion(this.sql);
+      await this.untilConnected(() => checkSchemaVersion(this.sql));
+      if (this.stopping) return; // stopped while waiting for the database
       const warning = await checkRuntimeRole(this.sql, this.cfg.allowPrivilegedRole);
       if (warning) this.log.warn({ worker_id: this.cfg.workerId }, warning);
     } catch (err) {
@@ -65,13 +66,35 @@ export class Worker {
     this.housekeeping.start(this.sql);
   }
 
+  /**
+   * Run `first` until the database answers: a server that is down,
+   * restarting or out of connections at start is waited for (backoff from
+   * 200 ms doubling to 5 s, each refusal logged), not a reason to exit.
+   * Other errors (a wrong password, a wrong schema) are thrown at once.
+   */
+  private async untilConnected(first: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await first();
+      } catch (err) {
+        if (!isUnavailable(err) || this.stopping) throw err;
+        const waitMs = Math.min(5000, 100 * 2 ** attempt);
+        this.log.warn({ worker_id: this.cfg.workerId, err: describeError(err), retry_in_ms: waitMs }, 'cannot reach the database yet; retrying');
+        await new Promise((r) => setTimeout(r, waitMs));
+        if (this.stopping) return;
+      }
+    }
+  }
+
   /** Readiness: a ping job's round trip through the real queue. */
   ping(timeoutMs?: number): Promise<number> {
     return this.housekeeping.ping(timeoutMs);
   }
 
   health(): WorkerHealth {
-    const ready = !this.stopping && this.listener.connected && this.housekeeping.lastPingOkAt !== null;
+    // Ready: the listener is connected, the latest ping made the round trip
+    // through the queue, and the claimer's latest claim did not fail.
+    const ready = !this.stopping && this.listener.connected && this.housekeeping.pingOk && this.dispatcher.state !== 'backing_off';
     return {
       live: !this.stopping,
       ready,
@@ -103,7 +126,22 @@ export class Worker {
     this.housekeeping.stop();
     const drained = await this.dispatcher.stop(this.cfg.shutdownTimeoutMs);
     await this.listener.stop();
-    await this.sql.end({ timeout: drained ? 5 : 0 }).catch(() => {});
+    await this.sql?.end({ timeout: drained ? 5 : 0 }).catch(() => {});
     this.log.info({ worker_id: this.cfg.workerId, drained, ...this.dispatcher.jobCounts }, 'stopped');
   }
+}
+
+// The server cannot take us now but may soon: refused or cut connections,
+// too many connections (53300), starting up or shutting down (57P0x),
+// connection failures (class 08).
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT']);
+
+function isUnavailable(err: unknown): boolean {
+  const code = String((err as { code?: string })?.code ?? '');
+  return UNAVAILABLE_CODES.has(code) || code === '53300' || code.startsWith('57P0') || code.startsWith('08');
+}
+
+function describeError(err: unknown): string {
+  const e = err as { message?: string; code?: string };
+  return `${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}`;
 }

@@ -25,6 +25,13 @@ export interface Server {
   /** Binary directory for pg tools (pgbench, psql) when known. */
   binDir?: string;
   stop(): Promise<void>;
+  /**
+   * Throwaway clusters of the installed binaries only (fault tests): stop
+   * the server as a crash would (pg_ctl -m immediate: no checkpoint, every
+   * connection cut), and start it again on the same port and data.
+   */
+  crash?(): void;
+  startAgain?(): void;
 }
 
 export interface ClusterOptions {
@@ -181,10 +188,14 @@ async function startSystemCluster(binDir: string, opts: ClusterOptions): Promise
         if (!liveServers.delete(server)) return;
         try {
           runPgTool(binDir, 'pg_ctl', ['-D', pgdata, '-m', 'fast', '-w', 'stop']);
+        } catch (err) {
+          if (!String(err).includes('Is server running?')) throw err; // (crashed and not started again)
         } finally {
           fs.rmSync(dataDir, { recursive: true, force: true });
         }
       },
+      crash: () => runPgTool(binDir, 'pg_ctl', ['-D', pgdata, '-m', 'immediate', '-w', 'stop']),
+      startAgain: () => runPgTool(binDir, 'pg_ctl', ['-D', pgdata, '-l', path.join(dataDir, 'server.log'), '-w', '-t', '60', 'start']),
     };
     return server;
   }
