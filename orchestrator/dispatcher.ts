@@ -232,7 +232,7 @@ export class Dispatcher {
     this.claimCount++;
     try {
       if (inline) {
-        const rows = await this.withJobTimeout(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), null);
+        const rows = await this.withDeadline(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
         claimed = [];
         for (const r of rows) {
           if (r.outcome === null) claimed.push(r);
@@ -241,7 +241,9 @@ export class Dispatcher {
         if (rows.length > 0) this.lastClaim = new Date();
         if (claimed.length === 0) return rows.length;
       } else {
-        claimed = await claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds);
+        // A claim that has not returned within the lease is worth nothing: the
+        // leases it took have expired by then.
+        claimed = await this.withDeadline(claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds), this.cfg.leaseSeconds * 1000, 'claim', null);
         if (claimed.length === 0) return 0;
         this.lastClaim = new Date();
       }
@@ -358,7 +360,7 @@ export class Dispatcher {
   private async runTenantGroup(jobs: ClaimedJob[]): Promise<void> {
     const tenantId = jobs[0]!.tenant_id;
     try {
-      const outcomes = await this.withJobTimeout(runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id)), jobs);
+      const outcomes = await this.withDeadline(runJobs(this.sql, this.cfg.workerId, tenantId, jobs.map((j) => j.job_id)), this.cfg.jobTimeoutMs, 'job', jobs);
       const byId = new Map(jobs.map((j) => [j.job_id, j]));
       for (const o of outcomes) this.report(byId.get(o.job_id)!, o);
     } catch (err) {
@@ -373,24 +375,32 @@ export class Dispatcher {
   }
 
   /**
-   * A run statement gets jobTimeoutMs: then it is canceled (57014), which
-   * run_jobs turns into a retry of the job that was running and gives the
-   * rest of the batch back unstarted, so a hung handler frees its runner.
+   * A statement with a deadline. At cancelAfterMs it is canceled (57014):
+   * for a run, run_jobs turns that into a retry of the job that was running
+   * and gives the rest of the batch back unstarted, so a hung handler frees
+   * its runner. A query that has not ended a lease later is abandoned (it
+   * rejects here): postgres.js can lose a query queued on a connection that
+   * was cut while connecting, and nothing else would ever end it. What an
+   * abandoned statement claimed comes back when its lease expires.
    */
-  private async withJobTimeout<T extends readonly MaybeRow[]>(query: PendingQuery<T>, jobs: ClaimedJob[] | null): Promise<T> {
-    if (this.cfg.jobTimeoutMs <= 0) return query;
-    let done = false;
-    const timer = setTimeout(() => {
-      if (done) return;
-      this.log.warn({ worker_id: this.cfg.workerId, timeout_ms: this.cfg.jobTimeoutMs, job_ids: jobs?.map((j) => String(j.job_id)) ?? 'inline claim' },
-        'job timeout: canceling the run statement');
-      void query.cancel();
-    }, this.cfg.jobTimeoutMs);
+  private async withDeadline<T extends readonly MaybeRow[]>(query: PendingQuery<T>, cancelAfterMs: number, what: string, jobs: ClaimedJob[] | null): Promise<T> {
+    if (cancelAfterMs <= 0) return query;
+    const abandonAfterMs = this.cfg.leaseSeconds * 1000;
+    let cancelTimer: NodeJS.Timeout | undefined;
+    let abandonTimer: NodeJS.Timeout | undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      cancelTimer = setTimeout(() => {
+        this.log.warn({ worker_id: this.cfg.workerId, timeout_ms: cancelAfterMs, job_ids: jobs?.map((j) => String(j.job_id)) }, `${what} timeout: canceling it`);
+        // (Typed void; it returns a promise that rejects if the cancel request fails.)
+        Promise.resolve(query.cancel() as unknown).catch(() => {});
+        abandonTimer = setTimeout(() => reject(new Error(`${what} did not end ${abandonAfterMs} ms after it was canceled: abandoned (its jobs come back when their lease expires)`)), abandonAfterMs);
+      }, cancelAfterMs);
+    });
     try {
-      return await query;
+      return await Promise.race([query, abandoned]);
     } finally {
-      done = true;
-      clearTimeout(timer);
+      clearTimeout(cancelTimer);
+      clearTimeout(abandonTimer);
     }
   }
 

@@ -24,7 +24,7 @@ export interface JobOutcome {
   error_message: string | null;
 }
 
-export async function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): Promise<ClaimedJob[]> {
+export function claimJobs(sql: Sql, workerId: string, queues: string[], limit: number, leaseSeconds: number): postgres.PendingQuery<ClaimedJob[]> {
   return sql<ClaimedJob[]>`
     select * from apportion.claim_jobs(${workerId}, ${pgArray(queues)}::text[], ${limit}, ${leaseSeconds})`;
 }

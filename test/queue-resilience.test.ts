@@ -205,7 +205,7 @@ describe('a handler that hangs', () => {
     // The only runner is free: a new job runs at once.
     const fresh = await enqueue([{ n: 4 }]);
     await work.allSucceeded(fresh, 5000);
-    expect(o.logs.filter((l) => l.msg === 'job timeout: canceling the run statement').length).toBeGreaterThanOrEqual(2);
+    expect(o.logs.filter((l) => l.msg === 'job timeout: canceling it').length).toBeGreaterThanOrEqual(2);
     const [running] = await admin`select count(*)::int as n from pg_stat_activity where query like '%pg_sleep(3600)%' and state = 'active' and pid <> pg_backend_pid()`;
     expect(running!.n).toBe(0);
   });
