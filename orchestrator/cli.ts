@@ -2,7 +2,7 @@
 // Connection and worker settings come from the environment (config.ts).
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
-import { connect } from './db.js';
+import { connect, isDriverWriteBug } from './db.js';
 import { startHealthServer, serverPort } from './health.js';
 import { createLogger } from './log.js';
 import { migrate, migrateOptionsFromEnv } from './migrate.js';
@@ -55,6 +55,19 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'worker') {
     const log = createLogger(cfg.logLevel);
     const worker = new Worker(cfg, log);
+    // postgres.js can throw from a timer when it writes to a connection cut
+    // under it (see db.ts): that pool is replaced; anything else still
+    // ends the process, as it would without this handler.
+    process.on('uncaughtException', (err) => {
+      if (isDriverWriteBug(err)) {
+        log.error({ err: String(err) }, 'the database driver wrote to a closed connection');
+        worker.replaceConnections('the driver wrote to a closed connection');
+        return;
+      }
+      log.fatal({ err: String(err), stack: (err as Error)?.stack }, 'uncaught exception');
+      log.flush();
+      process.exit(1);
+    });
     // Health first: while the worker waits for an unreachable database,
     // /livez says it runs and /readyz that it is not ready.
     if (cfg.healthPort >= 0) {

@@ -25,6 +25,56 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
 }
 
 /**
+ * A pool that can be swapped for a fresh one while everything holding `sql`
+ * keeps using it: `sql` forwards every call to the current pool. After a
+ * connection is cut at the wrong moment, postgres.js (3.4.9) can leave that
+ * connection object unable to send (a write timer never reset: later queries
+ * on it are never sent) or write to its closed socket from a timer (a
+ * TypeError no caller can catch). Such a pool is replaced, not reused; the
+ * old one is ended at once.
+ */
+export interface ReplaceablePool {
+  sql: Sql;
+  /** Swap in a fresh pool; the old one is ended without waiting. */
+  replace(): void;
+  end(opts?: { timeout?: number }): Promise<void>;
+  /** How many times the pool was replaced. */
+  readonly replacements: number;
+}
+
+export function replaceablePool(url: string, opts: ConnectOptions = {}): ReplaceablePool {
+  let current = connect(url, opts);
+  let replacements = 0;
+  const target = (() => {}) as unknown as Sql;
+  const sql = new Proxy(target, {
+    apply: (_t, _this, args: unknown[]) => (current as unknown as (...a: unknown[]) => unknown)(...args),
+    get: (_t, prop) => {
+      const v = (current as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(current) : v;
+    },
+  });
+  return {
+    sql,
+    replace() {
+      const old = current;
+      current = connect(url, opts);
+      replacements++;
+      void old.end({ timeout: 0 }).catch(() => {});
+    },
+    end: (o) => current.end(o),
+    get replacements() {
+      return replacements;
+    },
+  };
+}
+
+/** The postgres.js failure that leaves a pool unusable: a write to a connection whose socket is gone. */
+export function isDriverWriteBug(err: unknown): boolean {
+  const e = err as { name?: string; message?: string; stack?: string };
+  return e?.name === 'TypeError' && /reading 'write'/.test(e.message ?? '') && /postgres[\/](src|cjs)[\/]/.test(e.stack ?? '');
+}
+
+/**
  * postgres.js fetches the array types on every new connection and drops
  * that query's promise: a connection cut during the fetch (a restart, a
  * terminated backend) rejects it unhandled, which ends the process. The

@@ -48,6 +48,8 @@ const MAX_EMPTY_CLAIM_PAUSE_MS = 50;
 export class Dispatcher {
   /** Called with every outcome, run by a runner or inline by a claim. */
   onJobOutcome: (o: JobOutcome) => void = () => {};
+  /** Called when a statement is abandoned at its deadline (the driver lost it). */
+  onAbandoned: (what: string) => void = () => {};
   private sql!: Sql;
   private stopping = false;
   private claimerState: ClaimerState = 'stopped';
@@ -393,7 +395,10 @@ export class Dispatcher {
         this.log.warn({ worker_id: this.cfg.workerId, timeout_ms: cancelAfterMs, job_ids: jobs?.map((j) => String(j.job_id)) }, `${what} timeout: canceling it`);
         // (Typed void; it returns a promise that rejects if the cancel request fails.)
         Promise.resolve(query.cancel() as unknown).catch(() => {});
-        abandonTimer = setTimeout(() => reject(new Error(`${what} did not end ${abandonAfterMs} ms after it was canceled: abandoned (its jobs come back when their lease expires)`)), abandonAfterMs);
+        abandonTimer = setTimeout(() => {
+          reject(new Error(`${what} did not end ${abandonAfterMs} ms after it was canceled: abandoned (its jobs come back when their lease expires)`));
+          this.onAbandoned(what);
+        }, abandonAfterMs);
       }, cancelAfterMs);
     });
     try {

@@ -3,7 +3,7 @@
 // readiness pings and prunes going. The worker starts them, reports their
 // health and stops them in order. All queue logic is SQL.
 import type { Config } from './config.js';
-import { connect, type Sql } from './db.js';
+import { replaceablePool, type ReplaceablePool, type Sql } from './db.js';
 import { Dispatcher, type ClaimerState, type JobCounts } from './dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
@@ -29,6 +29,7 @@ export interface WorkerHealth {
 
 export class Worker {
   private sql!: Sql;
+  private pool?: ReplaceablePool;
   private stopping = false;
   private readonly listener: Listener;
   private readonly dispatcher: Dispatcher;
@@ -43,14 +44,18 @@ export class Worker {
     this.housekeeping = new Housekeeping(cfg, log);
     this.listener.onWake = () => this.dispatcher.wake();
     this.dispatcher.onJobOutcome = (o) => this.housekeeping.jobFinished(o);
+    // A statement abandoned at its deadline was lost by the driver: its
+    // connection may lose the next ones too.
+    this.dispatcher.onAbandoned = (what) => this.replaceConnections(`a ${what} statement was lost by the driver`);
   }
 
   async start(): Promise<void> {
-    this.sql = connect(this.cfg.databaseUrl, {
+    this.pool = replaceablePool(this.cfg.databaseUrl, {
       max: this.cfg.concurrency + 2,
       prepare: this.cfg.prepare,
       applicationName: `apportion-worker ${this.cfg.workerId}`,
     });
+    this.sql = this.pool.sql;
     try {
       await this.untilConnected(() => checkSchemaVersion(this.sql));
       if (this.stopping) return; // stopped while waiting for the database
@@ -84,6 +89,16 @@ export class Worker {
         if (this.stopping) return;
       }
     }
+  }
+
+  /**
+   * Replace the work connections (see db.ts, replaceablePool): called when
+   * the driver showed it can no longer be trusted with them.
+   */
+  replaceConnections(reason: string): void {
+    if (!this.pool || this.stopping) return;
+    this.pool.replace();
+    this.log.warn({ worker_id: this.cfg.workerId, reason, replacements: this.pool.replacements }, 'replaced the work connections');
   }
 
   /** Readiness: a ping job's round trip through the real queue. */

@@ -14,6 +14,8 @@ import { allocationWorkload, type Workload } from './helpers/workload.js';
 
 const TENANTS = [1, 2, 3, 4].map((i) => `00000000-0000-4000-8000-00000000fa0${i}`);
 const MAX_CONNECTIONS = 30;
+// Each test waits for several recoveries in turn (each bounded on its own).
+const FAULT_TEST_TIMEOUT = 300_000;
 
 let server: Server;
 let admin: postgres.Sql;
@@ -23,7 +25,9 @@ let work: Workload;
 const running: RunningOrchestrator[] = [];
 
 async function orchestrator(env: Record<string, string> = {}) {
-  const o = await startOrchestrator(workerUrl, { APPORTION_BATCH_SIZE: '100', ...env });
+  // A 5 s job timeout: a run whose query the driver lost is abandoned after
+  // it and the lease (2 s here), not after the default minute.
+  const o = await startOrchestrator(workerUrl, { APPORTION_BATCH_SIZE: '100', APPORTION_JOB_TIMEOUT_MS: '5000', ...env });
   running.push(o);
   return o;
 }
@@ -65,14 +69,17 @@ describe('PostgreSQL crashes mid-drain (pg_ctl -m immediate) and comes back', ()
     await new Promise((r) => setTimeout(r, 1000)); // down for a while
     server.startAgain!();
     await waitFor('/readyz to say ready again', async () => (await readyz(o)) === 200, 30_000, 50);
-    await work.allSucceeded(jobs, 60_000);
+    await work.allSucceeded(jobs, 60_000).catch(async (e: Error) => {
+      const status = await o.health('/status').catch(() => null);
+      throw new Error(`${e.message} (${JSON.stringify(await work.states(jobs))}; status ${JSON.stringify(status?.body)}; last log lines ${JSON.stringify(o.logs.slice(-6))})`);
+    });
     await work.expectExactlyOneRunOfAllocations(jobs);
     expect(o.proc.exitCode).toBeNull(); // the same process, never restarted
     const [r] = await admin`select count(*) filter (where state <> 'succeeded')::int as not_done,
                                    count(*) filter (where jsonb_array_length(attempt_log) <> attempts)::int as unrecorded
                               from apportion.jobs where id = any(${jobs}::bigint[])`;
     expect(r).toEqual({ not_done: 0, unrecorded: 0 });
-  });
+  }, FAULT_TEST_TIMEOUT);
 });
 
 describe('work connections terminated mid-transaction, again and again', () => {
@@ -88,17 +95,26 @@ describe('work connections terminated mid-transaction, again and again', () => {
         const r = await admin`select pg_terminate_backend(pid) as ok from pg_stat_activity
                                 where application_name like 'apportion-worker%' and pid <> pg_backend_pid()`;
         return r.length > 0 ? r : undefined;
-      }, 10_000, 5);
+      }, 10_000, 5).catch((e: Error) => {
+        // Say why: a dead process, or a worker that stopped connecting.
+        throw new Error(`${e.message} (round ${round}; exit code ${o.proc.exitCode}; last log lines ${JSON.stringify(o.logs.slice(-6))})`);
+      });
       terminated += rows.filter((x) => x.ok).length;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(terminated).toBeGreaterThanOrEqual(15);
     expect((await work.states(jobs)).succeeded ?? 0).toBeLessThan(jobs.length); // cut while there was work
-    await work.allSucceeded(jobs, 60_000);
+    await work.allSucceeded(jobs, 60_000).catch(async (e: Error) => {
+      const status = await o.health('/status').catch(() => null);
+      const conns = await admin`select application_name, state, wait_event, left(query, 50) as q from pg_stat_activity where application_name like 'apportion%'`;
+      throw new Error(`${e.message} (${JSON.stringify(await work.states(jobs))}; status ${JSON.stringify(status?.body)}; connections ${JSON.stringify(conns)}; last log lines ${JSON.stringify(o.logs.slice(-8))})`);
+    });
     await work.expectExactlyOneRunOfAllocations(jobs);
     expect(o.proc.exitCode).toBeNull();
-    await waitFor('readiness', async () => (await readyz(o)) === 200, 15_000, 50);
-  });
+    await waitFor('readiness', async () => (await readyz(o)) === 200, 45_000, 50).catch(async (e: Error) => {
+      throw new Error(`${e.message} (readyz ${JSON.stringify((await o.health('/readyz').catch(() => null))?.body)}; last log lines ${JSON.stringify(o.logs.slice(-6))})`);
+    });
+  }, FAULT_TEST_TIMEOUT);
 });
 
 describe('the server refuses connections (max_connections reached)', () => {
@@ -150,5 +166,5 @@ describe('the server refuses connections (max_connections reached)', () => {
     } finally {
       await freeAll();
     }
-  });
+  }, FAULT_TEST_TIMEOUT);
 });
