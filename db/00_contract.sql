@@ -18,6 +18,6 @@ language sql immutable parallel safe
 as $$
   select 2
 $$;
-grant execute on function apportion.schema_version() to apportion_ingest, apportion_worker, apportion_reader;
+grant execute on function apportion.schema_version() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 
-grant usage on schema apportion to apportion_ingest, apportion_worker, apportion_reader;
+grant usage on schema apportion to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;

@@ -5,7 +5,9 @@
 --   select set_config('app.tenant_id', '<tenant uuid>', true);
 -- Reads are fail-closed: unset or '' means no tenant, and policies then match
 -- no row. Every policy reads the tenant through apportion.current_tenant_id(),
--- a SQL function the planner inlines, so it costs what the bare expression did.
+-- a SQL function the planner inlines, so it costs what the bare expression did,
+-- and checks once per statement that the login may act for it
+-- (current_tenant_allowed: tenant bindings).
 
 -- The current tenant, or null when none is set.
 create or replace function apportion.current_tenant_id()
@@ -14,7 +16,68 @@ language sql stable parallel safe
 as $$
   select nullif(current_setting('app.tenant_id', true), '')::uuid
 $$;
-grant execute on function apportion.current_tenant_id() to apportion_ingest, apportion_worker, apportion_reader;
+grant execute on function apportion.current_tenant_id() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+
+-- Whether this session's login may act for the current tenant: true when no
+-- tenant is set (the policies then match nothing anyway), when the login is
+-- bound to no tenant, or when it is bound to this one; otherwise 42501.
+-- Every tenant policy calls it as an uncorrelated subquery, so it runs once
+-- per statement (an InitPlan), not once per row. The login is session_user:
+-- SET ROLE to a group role does not shed the binding.
+create or replace function apportion.current_tenant_allowed()
+returns boolean
+-- PARALLEL SAFE: a parallel-unsafe function anywhere in a query keeps the
+-- whole query from parallel plans, and every tenant policy calls this one.
+language plpgsql stable parallel safe
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.current_tenant_id();
+  v_login regrole;
+begin
+  if v_tenant is null then
+    return true;
+  end if;
+  select r.oid::regrole into v_login from pg_roles r where r.rolname = session_user;
+  if not exists (select from apportion.tenant_bindings b where b.login = v_login) then
+    return true;
+  end if;
+  if exists (select from apportion.tenant_bindings b where b.login = v_login and b.tenant_id = v_tenant) then
+    return true;
+  end if;
+  raise exception 'login % may not act for tenant %: it is bound to other tenants (apportion.tenant_bindings)', session_user, v_tenant
+    using errcode = '42501';
+end
+$$;
+grant execute on function apportion.current_tenant_allowed() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+
+-- Owner only: bind a login to a tenant it may act for (idempotent), or undo
+-- it. A login bound to at least one tenant may act for those only.
+create or replace function apportion.bind_login(p_login regrole, p_tenant_id uuid)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if p_login is null or not exists (select from pg_roles r where r.oid = p_login and r.rolcanlogin) then
+    raise exception 'bind_login: % is not a login role', coalesce(p_login::text, 'null') using errcode = '22023';
+  end if;
+  if not exists (select from apportion.tenants t where t.id = p_tenant_id) then
+    raise exception 'bind_login: tenant % does not exist', coalesce(p_tenant_id::text, 'null') using errcode = '22023';
+  end if;
+  insert into apportion.tenant_bindings (login, tenant_id) values (p_login, p_tenant_id) on conflict do nothing;
+end
+$$;
+
+create or replace function apportion.unbind_login(p_login regrole, p_tenant_id uuid)
+returns boolean
+language sql
+set search_path = pg_catalog, pg_temp
+as $$
+  with gone as (delete from apportion.tenant_bindings b where b.login = p_login and b.tenant_id = p_tenant_id returning 1)
+  select exists (select from gone)
+$$;
 
 -- The current tenant; raises 42501 when none is set (for writes).
 create or replace function apportion.require_tenant()
@@ -31,7 +94,7 @@ begin
   return v_tenant;
 end
 $$;
-grant execute on function apportion.require_tenant() to apportion_ingest, apportion_worker, apportion_reader;
+grant execute on function apportion.require_tenant() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 
 -- Ingest rows may only be written for the current tenant. Row level security
 -- would refuse them too; this trigger says why in words.
@@ -118,8 +181,9 @@ language plpgsql
 as $$
 begin
   execute format('drop policy if exists tenant_isolation on %s', p_table);
-  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader'
-                 ' using (tenant_id = apportion.current_tenant_id()) with check (tenant_id = apportion.current_tenant_id())', p_table);
+  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator'
+                 ' using (tenant_id = apportion.current_tenant_id() and (select apportion.current_tenant_allowed()))'
+                 ' with check (tenant_id = apportion.current_tenant_id() and (select apportion.current_tenant_allowed()))', p_table);
   execute format('drop policy if exists owner_admin on %s', p_table);
   execute format('create policy owner_admin on %s to apportion_owner using (true) with check (true)', p_table);
 end
@@ -131,18 +195,23 @@ alter table apportion.attribution_events alter column tenant_id set default appo
 
 drop policy if exists tenant_isolation on apportion.tenants;
 create policy tenant_isolation on apportion.tenants
-  to apportion_ingest, apportion_worker, apportion_reader
-  using (id = apportion.current_tenant_id());
+  to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator
+  using (id = apportion.current_tenant_id() and (select apportion.current_tenant_allowed()));
 drop policy if exists owner_admin on apportion.tenants;
 create policy owner_admin on apportion.tenants to apportion_owner using (true) with check (true);
+
+-- Tenant bindings are the owner's alone (current_tenant_allowed reads them
+-- as the owner); no runtime role has any privilege on them.
+drop policy if exists owner_admin on apportion.tenant_bindings;
+create policy owner_admin on apportion.tenant_bindings to apportion_owner using (true) with check (true);
 
 select apportion_internal.define_tenant_policies('apportion.channels');
 select apportion_internal.define_tenant_policies('apportion.touchpoints');
 select apportion_internal.define_tenant_policies('apportion.attribution_events');
 
-grant select on apportion.tenants, apportion.channels to apportion_ingest, apportion_worker, apportion_reader;
+grant select on apportion.tenants, apportion.channels to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert on apportion.channels to apportion_ingest;
 -- Ingest is append-only: no UPDATE or DELETE for anyone at runtime.
 grant select, insert on apportion.touchpoints, apportion.attribution_events to apportion_ingest;
--- The worker reads ingest data and can never change it.
-grant select on apportion.touchpoints, apportion.attribution_events to apportion_worker;
+-- The worker and the allocator read ingest data and can never change it.
+grant select on apportion.touchpoints, apportion.attribution_events to apportion_worker, apportion_allocator;

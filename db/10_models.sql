@@ -41,7 +41,7 @@ begin
   return v_interval;
 end
 $$;
-grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_worker;
+grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_worker, apportion_allocator;
 
 -- Raise 22023 unless a jsonb value is a number in [0, 1].
 create or replace function apportion.param_share(p_params jsonb, p_key text, p_default numeric)
@@ -60,7 +60,7 @@ begin
   return (v::text)::numeric;
 end
 $$;
-grant execute on function apportion.param_share(jsonb, text, numeric) to apportion_worker;
+grant execute on function apportion.param_share(jsonb, text, numeric) to apportion_worker, apportion_allocator;
 
 -- A model's params with defaults applied, validated. Raises 22023 naming
 -- the field and the rule on any invalid input.
@@ -163,7 +163,7 @@ begin
   return next;
 end
 $$;
-grant execute on function apportion.resolve_model_params(text, jsonb) to apportion_worker;
+grant execute on function apportion.resolve_model_params(text, jsonb) to apportion_worker, apportion_allocator;
 
 -- Admin: register a model version. The same definition again is a no-op; a
 -- different definition under an existing version is an error.
@@ -240,7 +240,7 @@ begin
   return v_model;
 end
 $$;
-grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker;
+grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker, apportion_allocator;
 
 -- Current tenant: compute this model automatically for new events.
 create or replace function apportion.activate_model(p_model_version text)
@@ -280,5 +280,5 @@ alter table apportion.tenant_models alter column tenant_id set default apportion
 select apportion_internal.define_tenant_policies('apportion.tenant_models');
 
 -- Model versions are global definitions, not tenant data: no RLS.
-grant select on apportion.attribution_models, apportion.tenant_models to apportion_ingest, apportion_worker, apportion_reader;
+grant select on apportion.attribution_models, apportion.tenant_models to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert, delete on apportion.tenant_models to apportion_ingest;

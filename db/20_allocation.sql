@@ -234,7 +234,7 @@ as $$
     from single sg;
 $$;
 grant execute on function apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz)
-  to apportion_worker;
+  to apportion_worker, apportion_allocator;
 
 -- Allocations for a set of the current tenant's events, computed, not stored
 -- (see allocation_rows).
@@ -297,7 +297,7 @@ begin
   end if;
 end
 $$;
-grant execute on function apportion.compute_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker;
+grant execute on function apportion.compute_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker, apportion_allocator;
 
 -- Compute and store allocations for a set of events (see compute_allocations):
 -- upsert on the idempotency key, rewriting only rows whose values changed,
@@ -413,7 +413,7 @@ begin
     from (select count(*) from upserted) u, (select count(*) from stale) s;
 end
 $$;
-grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker;
+grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker, apportion_allocator;
 
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
@@ -442,7 +442,7 @@ begin
      order by a.channel;
 end
 $$;
-grant execute on function apportion.allocate_event(uuid, text) to apportion_worker;
+grant execute on function apportion.allocate_event(uuid, text) to apportion_worker, apportion_allocator;
 
 -- Allocate every event of the current tenant with occurred_at in the
 -- half-open window [p_window_start, p_window_end), set-based.
@@ -469,7 +469,7 @@ begin
   return query select * from apportion.store_allocations(p_model_version, null, p_window_start, p_window_end);
 end
 $$;
-grant execute on function apportion.recompute_window(timestamptz, timestamptz, text) to apportion_worker;
+grant execute on function apportion.recompute_window(timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
 
 -- Tables -----------------------------------------------------------------------
 
@@ -477,7 +477,7 @@ alter table apportion.attribution_allocations alter column tenant_id set default
 
 select apportion_internal.define_tenant_policies('apportion.attribution_allocations');
 
-grant select on apportion.attribution_allocations to apportion_ingest, apportion_worker, apportion_reader;
-grant insert, update, delete on apportion.attribution_allocations to apportion_worker;
+grant select on apportion.attribution_allocations to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+grant insert, update, delete on apportion.attribution_allocations to apportion_worker, apportion_allocator;
 -- Global constants of time_decay, not tenant data.
-grant select on apportion.decay_factors to apportion_worker;
+grant select on apportion.decay_factors to apportion_worker, apportion_allocator;

@@ -15,4 +15,4 @@ select a.tenant_id,
   from apportion.attribution_allocations a
  group by a.tenant_id, (a.event_occurred_at at time zone 'UTC')::date, a.model_version, a.currency, a.channel;
 
-grant select on apportion.daily_channel_revenue to apportion_ingest, apportion_worker, apportion_reader;
+grant select on apportion.daily_channel_revenue to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;

@@ -150,7 +150,7 @@ export async function migrate(databaseUrl: string, log: (msg: string) => void = 
 
 // Runtime privileges start from nothing whenever db/ is applied: db/ grants
 // them again, so a grant removed from db/ is gone.
-const RUNTIME_ROLES = 'public, apportion_ingest, apportion_worker, apportion_reader';
+const RUNTIME_ROLES = 'public, apportion_ingest, apportion_worker, apportion_reader, apportion_allocator';
 const RESET_PRIVILEGES = `
   do $$
   declare

@@ -3,16 +3,16 @@
 -- anywhere fails here until this list (and README's tables, which a vitest
 -- compares with the catalog) says so.
 begin;
-select plan(6);
+select plan(7);
 
 select functions_are('apportion', array[
-    'activate_model', 'allocate_event', 'allocation_rows', 'claim_and_run_jobs', 'claim_jobs',
-    'compute_allocations', 'create_tenant', 'current_tenant_id', 'deactivate_model', 'enqueue',
+    'activate_model', 'allocate_event', 'allocation_rows', 'bind_login', 'claim_and_run_jobs', 'claim_jobs',
+    'compute_allocations', 'create_tenant', 'current_tenant_allowed', 'current_tenant_id', 'deactivate_model', 'enqueue',
     'enqueue_many', 'job_status', 'mask_payload_values', 'open_failures', 'param_interval', 'param_share', 'payload_keys_only',
     'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
     'reclaim_expired_leases', 'recompute_window', 'register_model', 'release_jobs', 'replay_failed_job',
     'require_model', 'require_tenant', 'resolve_failed_job', 'resolve_model_params', 'run_jobs', 'run_task',
-    'run_tenant_jobs', 'schema_version', 'store_allocations', 'task_allocate_event', 'task_allocate_pending', 'task_noop',
+    'run_tenant_jobs', 'schema_version', 'store_allocations', 'unbind_login', 'task_allocate_event', 'task_allocate_pending', 'task_noop',
     'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window'
 ], 'schema apportion holds exactly the functions README documents');
 
@@ -27,6 +27,7 @@ select is(
       and has_function_privilege('apportion_ingest', p.oid, 'execute')),
   array[
     'apportion.activate_model(text)',
+    'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.deactivate_model(text)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
@@ -48,6 +49,7 @@ select is(
     'apportion.claim_and_run_jobs(text,text[],integer,integer,integer)',
     'apportion.claim_jobs(text,text[],integer,integer)',
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
@@ -90,11 +92,33 @@ select is(
     where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
       and has_function_privilege('apportion_reader', p.oid, 'execute')),
   array[
+    'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.require_tenant()',
     'apportion.schema_version()'
   ]::text[],
   'apportion_reader may execute exactly these functions');
+
+select is(
+  (select array_agg(p.oid::regprocedure::text order by p.oid::regprocedure::text collate "C") from pg_proc p
+    where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
+      and has_function_privilege('apportion_allocator', p.oid, 'execute')),
+  array[
+    'apportion.allocate_event(uuid,text)',
+    'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.current_tenant_allowed()',
+    'apportion.current_tenant_id()',
+    'apportion.param_interval(jsonb,text,interval)',
+    'apportion.param_share(jsonb,text,numeric)',
+    'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
+    'apportion.require_model(text)',
+    'apportion.require_tenant()',
+    'apportion.resolve_model_params(text,jsonb)',
+    'apportion.schema_version()',
+    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)'
+  ]::text[],
+  'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');
 
 select is(apportion.schema_version(), 2, 'the schema reports contract version 2');
 

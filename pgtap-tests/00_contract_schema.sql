@@ -142,14 +142,14 @@ select policies_are('apportion', 'jobs', array['tenant_isolation', 'system_jobs'
 select policies_are('apportion', 'worker_failed_jobs', array['tenant_isolation', 'system_jobs', 'owner_admin'], 'worker_failed_jobs: policies tenant_isolation, system_jobs, owner_admin');
 select policies_are('apportion', 'attribution_models', array[]::name[], 'attribution_models (global, no tenant_id): no policies');
 
-select policy_roles_are('apportion', 'tenants', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'tenants.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'channels', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'channels.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'touchpoints', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'touchpoints.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'attribution_events', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'attribution_events.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'tenant_models', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'tenant_models.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'attribution_allocations', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'attribution_allocations.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'jobs', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'jobs.tenant_isolation applies to the runtime roles');
-select policy_roles_are('apportion', 'worker_failed_jobs', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader'], 'worker_failed_jobs.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'tenants', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'tenants.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'channels', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'channels.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'touchpoints', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'touchpoints.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'attribution_events', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'attribution_events.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'tenant_models', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'tenant_models.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'attribution_allocations', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'attribution_allocations.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'jobs', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'jobs.tenant_isolation applies to the runtime roles');
+select policy_roles_are('apportion', 'worker_failed_jobs', 'tenant_isolation', array['apportion_ingest', 'apportion_worker', 'apportion_reader', 'apportion_allocator'], 'worker_failed_jobs.tenant_isolation applies to the runtime roles');
 
 select policy_roles_are('apportion', 'tenants', 'owner_admin', array['apportion_owner'], 'tenants.owner_admin applies to apportion_owner only');
 select policy_roles_are('apportion', 'channels', 'owner_admin', array['apportion_owner'], 'channels.owner_admin applies to apportion_owner only');

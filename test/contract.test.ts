@@ -112,7 +112,7 @@ function readmeFunctions(): Map<string, Set<string>> {
   for (const line of api.split('\n')) {
     const cells = line.split('|').map((c) => c.trim());
     if (cells.length < 4 || !cells[1]!.includes('apportion.')) continue;
-    const who = new Set((cells[2] ?? '').split(/[,\s]+/).filter((w) => ['ingest', 'worker', 'reader'].includes(w)).map((w) => `apportion_${w}`));
+    const who = new Set((cells[2] ?? '').split(/[,\s]+/).filter((w) => ['ingest', 'worker', 'reader', 'allocator'].includes(w)).map((w) => `apportion_${w}`));
     for (const m of cells[1]!.matchAll(/apportion\.([a-z_]+)\(/g)) found.set(m[1]!, who);
   }
   return found;
@@ -123,7 +123,7 @@ describe('README', () => {
     const documented = readmeFunctions();
     const rows = await sql<{ name: string; roles: string[] }[]>`
       select p.proname as name,
-             array(select r from unnest(array['apportion_ingest', 'apportion_worker', 'apportion_reader']) r
+             array(select r from unnest(array['apportion_allocator', 'apportion_ingest', 'apportion_worker', 'apportion_reader']) r
                     where has_function_privilege(r, p.oid, 'execute') order by r) as roles
         from pg_proc p where p.pronamespace = 'apportion'::regnamespace order by 1`;
     expect([...documented.keys()].sort()).toEqual(rows.map((r) => r.name));

@@ -240,6 +240,21 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
     from single sg;
 $$;
 
+CREATE FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if p_login is null or not exists (select from pg_roles r where r.oid = p_login and r.rolcanlogin) then
+    raise exception 'bind_login: % is not a login role', coalesce(p_login::text, 'null') using errcode = '22023';
+  end if;
+  if not exists (select from apportion.tenants t where t.id = p_tenant_id) then
+    raise exception 'bind_login: tenant % does not exist', coalesce(p_tenant_id::text, 'null') using errcode = '22023';
+  end if;
+  insert into apportion.tenant_bindings (login, tenant_id) values (p_login, p_tenant_id) on conflict do nothing;
+end
+$$;
+
 CREATE FUNCTION apportion.claim_and_run_jobs(p_worker_id text, p_queues text[], p_limit integer DEFAULT 100, p_lease_seconds integer DEFAULT 15, p_run_max integer DEFAULT 1) RETURNS TABLE(job_id bigint, tenant_id uuid, queue text, task text, correlation_id uuid, attempt integer, outcome text, ms numeric, error_code text, error_message text)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -426,6 +441,29 @@ begin
   insert into apportion.channels (tenant_id, code, name, is_direct)
   select p_id, d.code, d.name, d.is_direct from apportion_internal.default_channels() d;
   return p_id;
+end
+$$;
+
+CREATE FUNCTION apportion.current_tenant_allowed() RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_tenant uuid := apportion.current_tenant_id();
+  v_login regrole;
+begin
+  if v_tenant is null then
+    return true;
+  end if;
+  select r.oid::regrole into v_login from pg_roles r where r.rolname = session_user;
+  if not exists (select from apportion.tenant_bindings b where b.login = v_login) then
+    return true;
+  end if;
+  if exists (select from apportion.tenant_bindings b where b.login = v_login and b.tenant_id = v_tenant) then
+    return true;
+  end if;
+  raise exception 'login % may not act for tenant %: it is bound to other tenants (apportion.tenant_bindings)', session_user, v_tenant
+    using errcode = '42501';
 end
 $$;
 
@@ -1419,6 +1457,14 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  with gone as (delete from apportion.tenant_bindings b where b.login = p_login and b.tenant_id = p_tenant_id returning 1)
+  select exists (select from gone)
+$$;
+
 CREATE FUNCTION apportion_internal.check_tenant_write() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -1461,8 +1507,9 @@ CREATE FUNCTION apportion_internal.define_tenant_policies(p_table regclass) RETU
     AS $$
 begin
   execute format('drop policy if exists tenant_isolation on %s', p_table);
-  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader'
-                 ' using (tenant_id = apportion.current_tenant_id()) with check (tenant_id = apportion.current_tenant_id())', p_table);
+  execute format('create policy tenant_isolation on %s to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator'
+                 ' using (tenant_id = apportion.current_tenant_id() and (select apportion.current_tenant_allowed()))'
+                 ' with check (tenant_id = apportion.current_tenant_id() and (select apportion.current_tenant_allowed()))', p_table);
   execute format('drop policy if exists owner_admin on %s', p_table);
   execute format('create policy owner_admin on %s to apportion_owner using (true) with check (true)', p_table);
 end
@@ -1853,6 +1900,14 @@ CREATE SEQUENCE apportion.schema_migrations_id_seq
 
 ALTER SEQUENCE apportion.schema_migrations_id_seq OWNED BY apportion.schema_migrations.id;
 
+CREATE TABLE apportion.tenant_bindings (
+    login regrole NOT NULL,
+    tenant_id uuid NOT NULL,
+    bound_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY apportion.tenant_bindings FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE apportion.tenant_models (
     tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
     model_version text NOT NULL,
@@ -1966,6 +2021,9 @@ ALTER TABLE ONLY apportion.queue_tasks
 ALTER TABLE ONLY apportion.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY apportion.tenant_bindings
+    ADD CONSTRAINT tenant_bindings_pkey PRIMARY KEY (login, tenant_id);
+
 ALTER TABLE ONLY apportion.tenant_models
     ADD CONSTRAINT tenant_models_pkey PRIMARY KEY (tenant_id, model_version);
 
@@ -2062,6 +2120,9 @@ ALTER TABLE ONLY apportion.channels
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_task_registered FOREIGN KEY (queue, task) REFERENCES apportion.queue_tasks(queue, task);
 
+ALTER TABLE ONLY apportion.tenant_bindings
+    ADD CONSTRAINT tenant_bindings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY apportion.tenant_models
     ADD CONSTRAINT tenant_models_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
 
@@ -2097,6 +2158,8 @@ CREATE POLICY owner_admin ON apportion.jobs_live TO apportion_owner USING (true)
 
 CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.tenant_bindings TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.tenant_models TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.tenants TO apportion_owner USING (true) WITH CHECK (true);
@@ -2115,27 +2178,29 @@ CREATE POLICY system_jobs ON apportion.jobs_live TO apportion_worker USING ((ten
 
 CREATE POLICY system_jobs ON apportion.worker_failed_jobs TO apportion_worker USING ((tenant_id IS NULL)) WITH CHECK ((tenant_id IS NULL));
 
-CREATE POLICY tenant_isolation ON apportion.attribution_allocations TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+ALTER TABLE apportion.tenant_bindings ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON apportion.attribution_events TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.attribution_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.channels TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.attribution_events TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.jobs TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.channels TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.jobs_done TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.jobs TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.jobs_live TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.jobs_done TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.jobs_live TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.tenant_models TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.tenants TO apportion_ingest, apportion_worker, apportion_reader USING ((id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.tenant_models TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.touchpoints TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.tenants TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
-CREATE POLICY tenant_isolation ON apportion.worker_failed_jobs TO apportion_ingest, apportion_worker, apportion_reader USING ((tenant_id = apportion.current_tenant_id())) WITH CHECK ((tenant_id = apportion.current_tenant_id()));
+CREATE POLICY tenant_isolation ON apportion.touchpoints TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.worker_failed_jobs TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 ALTER TABLE apportion.tenant_models ENABLE ROW LEVEL SECURITY;
 
@@ -2148,6 +2213,7 @@ ALTER TABLE apportion.worker_failed_jobs ENABLE ROW LEVEL SECURITY;
 GRANT USAGE ON SCHEMA apportion TO apportion_ingest;
 GRANT USAGE ON SCHEMA apportion TO apportion_worker;
 GRANT USAGE ON SCHEMA apportion TO apportion_reader;
+GRANT USAGE ON SCHEMA apportion TO apportion_allocator;
 
 REVOKE ALL ON TYPE apportion.job_outcome FROM PUBLIC;
 GRANT ALL ON TYPE apportion.job_outcome TO apportion_worker;
@@ -2159,16 +2225,22 @@ REVOKE ALL ON FUNCTION apportion.current_tenant_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.attribution_allocations TO apportion_ingest;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE apportion.attribution_allocations TO apportion_worker;
 GRANT SELECT ON TABLE apportion.attribution_allocations TO apportion_reader;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE apportion.attribution_allocations TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion.claim_and_run_jobs(p_worker_id text, p_queues text[], p_limit integer, p_lease_seconds integer, p_run_max integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.claim_and_run_jobs(p_worker_id text, p_queues text[], p_limit integer, p_lease_seconds integer, p_run_max integer) TO apportion_worker;
@@ -2178,8 +2250,15 @@ GRANT ALL ON FUNCTION apportion.claim_jobs(p_worker_id text, p_queues text[], p_
 
 REVOKE ALL ON FUNCTION apportion.compute_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.compute_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.compute_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.create_tenant(p_name text, p_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion.current_tenant_allowed() FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.deactivate_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.deactivate_model(p_model_version text) TO apportion_ingest;
@@ -2204,9 +2283,11 @@ GRANT ALL ON FUNCTION apportion.open_failures(p_correlation_id uuid, p_limit int
 
 REVOKE ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text) TO apportion_worker;
@@ -2231,6 +2312,7 @@ GRANT ALL ON FUNCTION apportion.reclaim_expired_leases(p_limit integer) TO appor
 
 REVOKE ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.register_model(p_model_version text, p_kind text, p_params jsonb) FROM PUBLIC;
 
@@ -2243,21 +2325,25 @@ GRANT ALL ON FUNCTION apportion.replay_failed_job(p_job_id bigint) TO apportion_
 GRANT SELECT ON TABLE apportion.attribution_models TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.attribution_models TO apportion_worker;
 GRANT SELECT ON TABLE apportion.attribution_models TO apportion_reader;
+GRANT SELECT ON TABLE apportion.attribution_models TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.require_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.require_tenant() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.resolve_failed_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.resolve_failed_job(p_job_id bigint) TO apportion_worker;
 
 REVOKE ALL ON FUNCTION apportion.resolve_model_params(p_kind text, p_params jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.resolve_model_params(p_kind text, p_params jsonb) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.resolve_model_params(p_kind text, p_params jsonb) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.run_jobs(p_worker_id text, p_job_ids bigint[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.run_jobs(p_worker_id text, p_job_ids bigint[]) TO apportion_worker;
@@ -2272,9 +2358,11 @@ REVOKE ALL ON FUNCTION apportion.schema_version() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) TO apportion_worker;
@@ -2296,6 +2384,8 @@ GRANT ALL ON FUNCTION apportion.task_reclaim_leases(p_payload jsonb) TO apportio
 
 REVOKE ALL ON FUNCTION apportion.task_recompute_window(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_recompute_window(p_payload jsonb) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.check_tenant_write() FROM PUBLIC;
 
@@ -2323,16 +2413,20 @@ REVOKE ALL ON FUNCTION apportion_internal.reschedule_job() FROM PUBLIC;
 
 GRANT SELECT,INSERT ON TABLE apportion.attribution_events TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.attribution_events TO apportion_worker;
+GRANT SELECT ON TABLE apportion.attribution_events TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.channels TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.channels TO apportion_worker;
 GRANT SELECT ON TABLE apportion.channels TO apportion_reader;
+GRANT SELECT ON TABLE apportion.channels TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_worker;
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_reader;
+GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.decay_factors TO apportion_worker;
+GRANT SELECT ON TABLE apportion.decay_factors TO apportion_allocator;
 
 GRANT USAGE ON SEQUENCE apportion.jobs_id_seq TO apportion_ingest;
 GRANT USAGE ON SEQUENCE apportion.jobs_id_seq TO apportion_worker;
@@ -2394,13 +2488,16 @@ GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_reader;
 GRANT SELECT,INSERT,DELETE ON TABLE apportion.tenant_models TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.tenant_models TO apportion_worker;
 GRANT SELECT ON TABLE apportion.tenant_models TO apportion_reader;
+GRANT SELECT ON TABLE apportion.tenant_models TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.tenants TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.tenants TO apportion_worker;
 GRANT SELECT ON TABLE apportion.tenants TO apportion_reader;
+GRANT SELECT ON TABLE apportion.tenants TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.touchpoints TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.touchpoints TO apportion_worker;
+GRANT SELECT ON TABLE apportion.touchpoints TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.worker_failed_jobs TO apportion_ingest;
 GRANT SELECT,INSERT ON TABLE apportion.worker_failed_jobs TO apportion_worker;

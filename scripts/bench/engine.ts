@@ -33,8 +33,8 @@ const PARAMS: Record<Kind, object> = {
 const TENANT_L = '0b0b0000-0000-4000-8000-00000000000a';
 const TENANT_S = '0b0b0000-0000-4000-8000-00000000000b';
 const TENANT_H = '0b0b0000-0000-4000-8000-00000000000c';
-const WINDOW_START = '2025-03-01T00:00:00Z';
-const WINDOW_END = '2025-03-11T00:00:00Z';
+export const WINDOW_START = '2025-03-01T00:00:00Z';
+export const WINDOW_END = '2025-03-11T00:00:00Z';
 
 // Every Stat here is in seconds.
 export interface KindResult {
@@ -87,7 +87,7 @@ export interface EngineBenchOptions {
 type Sql = postgres.Sql<Record<string, unknown>>;
 
 /** Generate one tenant's events and touches in SQL (deterministic via setseed). */
-async function loadTenant(sql: Sql, tenant: string, name: string, events: number, seed: number, historyPerCustomer: number): Promise<void> {
+export async function loadTenant(sql: Sql, tenant: string, name: string, events: number, seed: number, historyPerCustomer: number): Promise<void> {
   await sql.begin(async (tx) => {
     await tx`select apportion.create_tenant(${name}, ${tenant})`;
     await tx`select set_config('app.tenant_id', ${tenant}, true), setseed(${seed})`;

@@ -14,6 +14,7 @@
 //
 // To add a section, append to SECTIONS: a name, and run(url) returning the
 // JSON to store and the markdown body of its docs section.
+import { benchBindings, bindingsMarkdown } from './bindings.js';
 import { benchEngine, engineMarkdown } from './engine.js';
 import { benchLive, liveMarkdown } from './live.js';
 import { benchQueue, queueMarkdown } from './queue.js';
@@ -60,6 +61,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchLive(url, { shrink, log });
       return { json: result, markdown: liveMarkdown(result) };
+    },
+  },
+  {
+    name: 'bindings',
+    title: 'Tenant bindings: the cost of the check',
+    async run({ url, shrink, log }) {
+      const result = await benchBindings(url, { shrink, log });
+      return { json: result, markdown: bindingsMarkdown(result) };
     },
   },
 ];

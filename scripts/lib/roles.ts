@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 
-export type GroupRole = 'apportion_ingest' | 'apportion_worker' | 'apportion_reader';
+export type GroupRole = 'apportion_ingest' | 'apportion_worker' | 'apportion_reader' | 'apportion_allocator';
 
 // Pass a fixed password when several processes share the role (the test
 // files do): rotating it would break the others' new connections.

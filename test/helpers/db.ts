@@ -3,7 +3,7 @@
 // DATABASE_URL the files share that database and run one after another.
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { loginRoleUrl } from '../../scripts/lib/roles.js';
+import { loginRoleUrl, type GroupRole } from '../../scripts/lib/roles.js';
 
 const adminUrl = process.env.APPORTION_TEST_ADMIN_URL;
 const template = process.env.APPORTION_TEST_TEMPLATE;
@@ -12,7 +12,7 @@ const shared = process.env.APPORTION_TEST_DATABASE_URL;
 export interface TestDatabase {
   url: string;
   /** The database as a login role that is a member of `group` only. */
-  urlAs(group: 'apportion_ingest' | 'apportion_worker' | 'apportion_reader'): Promise<string>;
+  urlAs(group: GroupRole): Promise<string>;
   drop(): Promise<void>;
 }
 
