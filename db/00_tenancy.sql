@@ -34,16 +34,17 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_tenant uuid := apportion.current_tenant_id();
-  v_login regrole;
+  v_bound boolean;
+  v_this boolean;
 begin
   if v_tenant is null then
     return true;
   end if;
-  select r.oid::regrole into v_login from pg_roles r where r.rolname = session_user;
-  if not exists (select from apportion.tenant_bindings b where b.login = v_login) then
-    return true;
-  end if;
-  if exists (select from apportion.tenant_bindings b where b.login = v_login and b.tenant_id = v_tenant) then
+  -- One probe of the bindings key (login, tenant_id): any binding of this
+  -- login, and whether one is this tenant's.
+  select count(*) > 0, coalesce(bool_or(b.tenant_id = v_tenant), false) into v_bound, v_this
+    from apportion.tenant_bindings b where b.login = to_regrole(quote_ident(session_user));
+  if not v_bound or v_this then
     return true;
   end if;
   raise exception 'login % may not act for tenant %: it is bound to other tenants (apportion.tenant_bindings)', session_user, v_tenant
