@@ -37,7 +37,6 @@ export interface ReplaceablePool {
   sql: Sql;
   /** Swap in a fresh pool; the old one is ended without waiting. */
   replace(): void;
-  end(opts?: { timeout?: number }): Promise<void>;
   /** How many times the pool was replaced. */
   readonly replacements: number;
 }
@@ -61,7 +60,6 @@ export function replaceablePool(url: string, opts: ConnectOptions = {}): Replace
       replacements++;
       void old.end({ timeout: 0 }).catch(() => {});
     },
-    end: (o) => current.end(o),
     get replacements() {
       return replacements;
     },

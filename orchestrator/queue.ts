@@ -49,9 +49,10 @@ export function claimAndRunJobs(sql: Sql, workerId: string, queues: string[], li
 
 /**
  * Run one tenant's claimed jobs as one transaction under that tenant: a
- * single statement, so one round trip. The query can be canceled (its job
- * timeout): the running job is retried, the rest given back unstarted. run_tenant_jobs sets app.tenant_id
- * transaction-locally before running them (null tenant: system jobs).
+ * single statement, so one round trip. run_tenant_jobs sets app.tenant_id
+ * transaction-locally before running them (null tenant: system jobs). The
+ * query can be canceled (the job timeout): the running job is retried, the
+ * rest given back unstarted.
  */
 export function runJobs(sql: Sql, workerId: string, tenantId: string | null, jobIds: bigint[]): postgres.PendingQuery<JobOutcome[]> {
   return sql<JobOutcome[]>`

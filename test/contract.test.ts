@@ -150,32 +150,41 @@ function runWorker(url: string): Promise<{ code: number | null; stderr: string }
 
 describe('runtime role', () => {
   it('the worker refuses to start as a role that bypasses row-level security', async () => {
-    // db.url is the test cluster's superuser.
-    const superuser = await runWorker(db.url);
-    expect(superuser.code).toBe(78);
-    expect(superuser.stderr).toMatch(/connected as role \w+, which is a superuser: row-level security does not hold for it/);
-    expect(superuser.stderr).toContain('APPORTION_ALLOW_PRIVILEGED_ROLE=true');
-
-    // A plain login made a member of apportion_owner: the owner's policy sees every tenant.
-    const ownerUrl = await loginRoleUrl(db.url, null, 'owner_member_test_login', 'test-only-owner-member');
-    await sql`grant apportion_owner to owner_member_test_login`;
-    try {
-      const owner = await runWorker(ownerUrl);
-      expect(owner.code).toBe(78);
-      expect(owner.stderr).toContain('connected as role owner_member_test_login, which is a member of apportion_owner');
-    } finally {
-      await sql`revoke apportion_owner from owner_member_test_login`;
-    }
-
-    // A BYPASSRLS login in apportion_worker.
-    const bypassUrl = await loginRoleUrl(db.url, 'apportion_worker', 'bypassrls_test_login', 'test-only-bypassrls');
-    await sql`alter role bypassrls_test_login bypassrls`;
-    try {
-      const bypass = await runWorker(bypassUrl);
-      expect(bypass.code).toBe(78);
-      expect(bypass.stderr).toContain('connected as role bypassrls_test_login, which is BYPASSRLS');
-    } finally {
-      await sql`alter role bypassrls_test_login nobypassrls`;
+    // db.url is the test cluster's superuser; the others are logins made so
+    // for the case and put back afterwards.
+    const cases = [
+      { role: 'the superuser', url: async () => db.url, says: /connected as role \w+, which is a superuser: row-level security does not hold for it/, undo: async () => {} },
+      {
+        // The owner's policy sees every tenant.
+        role: 'a member of apportion_owner',
+        url: async () => {
+          const url = await loginRoleUrl(db.url, null, 'owner_member_test_login', 'test-only-owner-member');
+          await sql`grant apportion_owner to owner_member_test_login`;
+          return url;
+        },
+        says: /connected as role owner_member_test_login, which is a member of apportion_owner/,
+        undo: async () => void (await sql`revoke apportion_owner from owner_member_test_login`),
+      },
+      {
+        role: 'a BYPASSRLS login in apportion_worker',
+        url: async () => {
+          const url = await loginRoleUrl(db.url, 'apportion_worker', 'bypassrls_test_login', 'test-only-bypassrls');
+          await sql`alter role bypassrls_test_login bypassrls`;
+          return url;
+        },
+        says: /connected as role bypassrls_test_login, which is BYPASSRLS/,
+        undo: async () => void (await sql`alter role bypassrls_test_login nobypassrls`),
+      },
+    ];
+    for (const c of cases) {
+      try {
+        const run = await runWorker(await c.url());
+        expect({ role: c.role, code: run.code }).toEqual({ role: c.role, code: 78 });
+        expect(run.stderr).toMatch(c.says);
+        expect(run.stderr).toContain('APPORTION_ALLOW_PRIVILEGED_ROLE=true');
+      } finally {
+        await c.undo();
+      }
     }
   });
 
