@@ -1,8 +1,9 @@
 // What tenant bindings cost: every tenant policy checks, once per statement,
 // that the session's login may act for the tenant it set
 // (apportion.current_tenant_allowed(), an uncorrelated subquery in the
-// policy). Measured against the same policies without that term, switched
-// in this bench database only, alternating in one run (A B, B A, A B):
+// policy). Measured against the same policies (as migrate installed them,
+// read back from the catalog) without that term, switched in this bench
+// database only, alternating in one run (A B, B A, A B):
 //   (e) engine: recompute_window over 20,000 events (linear), as an
 //       apportion_allocator login bound to the tenant;
 //   (i) ingest: 20 transactions of 500 events, as an apportion_ingest login
@@ -34,18 +35,39 @@ export interface BindingsBenchResult {
   stats: Record<'engine' | 'ingest' | 'queue', Record<Variant, Stat>>;
 }
 
-/** Every tenant_isolation policy, with or without the binding term (bench database only). */
-async function setPolicies(admin: postgres.Sql, variant: Variant): Promise<void> {
-  const check = variant === 'with' ? ' and (select apportion.current_tenant_allowed())' : '';
-  const tables = await admin<{ t: string; col: string }[]>`
-    select p.polrelid::regclass::text as t, case when p.polrelid = 'apportion.tenants'::regclass then 'id' else 'tenant_id' end as col
-      from pg_policy p where p.polname = 'tenant_isolation'`;
+interface ShippedPolicy {
+  table: string;
+  roles: string;
+  qual: string | null;
+  withCheck: string | null;
+}
+
+// The binding term as PostgreSQL prints a policy expression back.
+const BINDING_TERM = /\s+AND\s+\(\s*SELECT apportion\.current_tenant_allowed\(\) AS current_tenant_allowed\)/g;
+
+/** The tenant_isolation policies as migrate installed them. */
+async function shippedPolicies(admin: postgres.Sql): Promise<ShippedPolicy[]> {
+  const rows = await admin<ShippedPolicy[]>`
+    select format('%I.%I', schemaname, tablename) as table, array_to_string(roles, ', ') as roles,
+           qual, with_check as "withCheck"
+      from pg_policies where policyname = 'tenant_isolation' and schemaname = 'apportion'`;
+  for (const p of rows) {
+    if (!(p.qual ?? '').match(BINDING_TERM)) throw new Error(`${p.table}: tenant_isolation has no binding term to measure: ${p.qual}`);
+  }
+  return rows;
+}
+
+/**
+ * Every tenant_isolation policy as shipped ('with'), or the same with the
+ * binding term taken out ('without'). Bench database only.
+ */
+async function setPolicies(admin: postgres.Sql, shipped: ShippedPolicy[], variant: Variant): Promise<void> {
+  const expr = (e: string) => (variant === 'with' ? e : e.replace(BINDING_TERM, ''));
   await admin.begin(async (tx) => {
-    for (const { t, col } of tables) {
-      const roles = 'apportion_ingest, apportion_worker, apportion_reader, apportion_allocator';
-      await tx.unsafe(`drop policy tenant_isolation on ${t}`);
-      await tx.unsafe(`create policy tenant_isolation on ${t} to ${roles} using (${col} = apportion.current_tenant_id()${check})` +
-        (t === 'apportion.tenants' ? '' : ` with check (${col} = apportion.current_tenant_id()${check})`));
+    for (const p of shipped) {
+      await tx.unsafe(`drop policy tenant_isolation on ${p.table}`);
+      await tx.unsafe(`create policy tenant_isolation on ${p.table} to ${p.roles}` +
+        (p.qual ? ` using (${expr(p.qual)})` : '') + (p.withCheck ? ` with check (${expr(p.withCheck)})` : ''));
     }
   });
 }
@@ -76,6 +98,7 @@ export async function benchBindings(url: string, opts: { shrink?: number; log?: 
     for (const login of ['apportion_allocator_bench', 'apportion_ingest_bench', 'apportion_worker_bench']) {
       await admin`select apportion.bind_login(${login}::regrole, ${TENANT})`;
     }
+    const shipped = await shippedPolicies(admin);
     const allocator = postgres(allocatorUrl, { max: 1, onnotice: () => {} });
     const ingest = postgres(ingestUrl, { max: 1, onnotice: () => {} });
     const rounds: BindingsBenchResult['rounds'] = {
@@ -86,7 +109,7 @@ export async function benchBindings(url: string, opts: { shrink?: number; log?: 
       for (let round = 1; round <= ROUNDS; round++) {
         // Each round starts with the other variant: no order favours one.
         for (const variant of (round % 2 === 1 ? ['without', 'with'] : ['with', 'without']) as Variant[]) {
-          await setPolicies(admin, variant);
+          await setPolicies(admin, shipped, variant);
           await admin`truncate apportion.attribution_allocations`;
           await admin`vacuum analyze`;
           await admin`checkpoint`;
@@ -136,7 +159,7 @@ export async function benchBindings(url: string, opts: { shrink?: number; log?: 
     } finally {
       await allocator.end();
       await ingest.end();
-      await setPolicies(admin, 'with');
+      await setPolicies(admin, shipped, 'with');
     }
     const ratio = (k: keyof BindingsBenchResult['rounds']) => rounds[k].with.map((w, i) => w / rounds[k].without[i]!);
     const st = (k: keyof BindingsBenchResult['rounds']) => ({ without: stat(rounds[k].without), with: stat(rounds[k].with) });
@@ -161,7 +184,7 @@ export function bindingsMarkdown(r: BindingsBenchResult): string {
     return `| ${k} | ${Math.round(n / r.stats[k].without.median).toLocaleString('en-US')} ${unit} | ${Math.round(n / r.stats[k].with.median).toLocaleString('en-US')} ${unit} | ${f(r.ratios[k])} | ${med(r.ratios[k]) <= 1.05 ? 'met' : '**not met**'} |`;
   });
   return [
-    `Every tenant policy checks once per statement that the login may act for the tenant it set (\`(select apportion.current_tenant_allowed())\`). Measured against the same policies without that term, switched in the bench database, alternating (without then with, then the other way round) for ${s.rounds} rounds, each after a vacuum analyze and a checkpoint; logins bound to the tenant (the check's full path). (e) recompute_window over ${s.events.toLocaleString('en-US')} events (linear) as an apportion_allocator login; (i) ${s.ingestTransactions} transactions of ${s.ingestEventsPerTransaction} events as an apportion_ingest login (no model active); (q) ${s.jobs.toLocaleString('en-US')} jobs of a bench-only tenant task that does nothing, drained by the orchestrator (2 runners, 1000 per claim; started and idle first, timed from the enqueue's commit) as an apportion_worker login.`,
+    `Every tenant policy checks once per statement that the login may act for the tenant it set (\`(select apportion.current_tenant_allowed())\`). Measured against the shipped policies (read back from the catalog) with that term taken out, switched in the bench database, alternating (without then with, then the other way round) for ${s.rounds} rounds, each after a vacuum analyze and a checkpoint; logins bound to the tenant (the check's full path). (e) recompute_window over ${s.events.toLocaleString('en-US')} events (linear) as an apportion_allocator login; (i) ${s.ingestTransactions} transactions of ${s.ingestEventsPerTransaction} events as an apportion_ingest login (no model active); (q) ${s.jobs.toLocaleString('en-US')} jobs of a bench-only tenant task that does nothing, drained by the orchestrator (2 runners, 1000 per claim; started and idle first, timed from the enqueue's commit) as an apportion_worker login.`,
     '',
     '| workload | without (median) | with (median) | time with / without, per round | goal <= 1.05 (median) |',
     '|---|---:|---:|---|---|',
