@@ -142,7 +142,7 @@ describe('the server refuses connections (max_connections reached)', () => {
       await hogAll();
       // At start: no connection to be had.
       const jobs = await work.enqueueAllocations(1000);
-      const o = await orchestrator();
+      const o = await orchestrator({ APPORTION_PING_INTERVAL_MS: '1000' }); // a failing ping is seen within seconds
       await waitFor('the refused start to be logged', async () => o.logs.some((l) => String(l.err ?? l.msg).includes('53300') || String(l.msg).includes('too many')), 15_000, 50);
       expect(o.proc.exitCode).toBeNull();
       expect(await readyz(o)).toBe(503);
@@ -156,7 +156,7 @@ describe('the server refuses connections (max_connections reached)', () => {
       await hogAll();
       await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'apportion-%' and pid <> pg_backend_pid()`;
       await hogAll(); // the worker's freed slots, taken too
-      await waitFor('/readyz to say not ready', async () => (await readyz(o)) === 503, 15_000, 50);
+      await waitFor('/readyz to say not ready', async () => (await readyz(o)) === 503, 30_000, 50);
       await new Promise((r) => setTimeout(r, 1000));
       await freeAll();
       await work.allSucceeded(more, 60_000);
