@@ -7,6 +7,9 @@
 --   position_based:  first, last (numbers, default 0.4 each)
 --   fixed_split:     channels (array of channel codes, required),
 --                    weights (array of numbers summing to 1, optional)
+--   markov:          training_start, training_end (ISO-8601 timestamps,
+--                    required; without an offset they are UTC): the
+--                    training window [start, end), in years 1..9999
 
 -- Raise 22023 unless a jsonb value is an interval text in (0, 10 years].
 create or replace function apportion.param_interval(p_params jsonb, p_key text, p_default interval)
@@ -62,6 +65,62 @@ end
 $$;
 grant execute on function apportion.param_share(jsonb, text, numeric) to apportion_worker, apportion_allocator;
 
+-- Raise 22023 unless a jsonb value is an ISO-8601 timestamp in years
+-- 1..9999: a date, or a date and time with an optional offset (none means
+-- UTC, so the value never depends on the session's time zone).
+create or replace function apportion.param_timestamp(p_params jsonb, p_key text)
+returns timestamptz
+language plpgsql immutable
+as $$
+declare
+  v jsonb := p_params -> p_key;
+  v_text text;
+  v_at timestamptz;
+begin
+  if v is null then
+    raise exception 'model params: % is required, an ISO-8601 timestamp like "2025-06-01T00:00:00Z"', p_key
+      using errcode = '22023';
+  end if;
+  v_text := v #>> '{}';
+  if jsonb_typeof(v) <> 'string'
+     or v_text !~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$' then
+    raise exception 'model params: % must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got %)', p_key, v
+      using errcode = '22023';
+  end if;
+  begin
+    if v_text ~ '(Z|[+-]\d{2}(:?\d{2})?)$' and v_text ~ 'T|\s' then
+      v_at := v_text::timestamptz;
+    else
+      v_at := v_text::timestamp at time zone 'UTC';
+    end if;
+  exception when others then
+    raise exception 'model params: % must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got %)', p_key, v
+      using errcode = '22023';
+  end;
+  if v_at < timestamptz '0001-01-01 00:00:00+00' or v_at >= timestamptz '10000-01-01 00:00:00+00' then
+    raise exception 'model params: % must lie in years 1 to 9999 (got %)', p_key, v using errcode = '22023';
+  end if;
+  return v_at;
+end
+$$;
+grant execute on function apportion.param_timestamp(jsonb, text) to apportion_worker, apportion_allocator;
+
+-- A markov version's training window [training_start, training_end),
+-- validated: both required, start before end.
+create or replace function apportion.markov_training_window(p_params jsonb, out training_start timestamptz, out training_end timestamptz)
+language plpgsql immutable
+as $$
+begin
+  training_start := apportion.param_timestamp(p_params, 'training_start');
+  training_end := apportion.param_timestamp(p_params, 'training_end');
+  if training_end <= training_start then
+    raise exception 'model params: training_end (%) must be after training_start (%)',
+      p_params ->> 'training_end', p_params ->> 'training_start' using errcode = '22023';
+  end if;
+end
+$$;
+grant execute on function apportion.markov_training_window(jsonb) to apportion_worker, apportion_allocator;
+
 -- A model's params with defaults applied, validated. Raises 22023 naming
 -- the field and the rule on any invalid input.
 create or replace function apportion.resolve_model_params(p_kind text, p_params jsonb)
@@ -84,8 +143,8 @@ declare
   v_code text;
 begin
   if p_kind is null or p_kind not in ('last_touch', 'last_non_direct', 'first_touch', 'linear',
-                                      'time_decay', 'position_based', 'fixed_split') then
-    raise exception 'model kind % is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split', coalesce(quote_literal(p_kind), 'null')
+                                      'time_decay', 'position_based', 'fixed_split', 'markov') then
+    raise exception 'model kind % is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split, markov', coalesce(quote_literal(p_kind), 'null')
       using errcode = '22023';
   end if;
   if p_params is null or jsonb_typeof(p_params) <> 'object' then
@@ -96,6 +155,7 @@ begin
     when 'time_decay' then array['half_life']
     when 'position_based' then array['first', 'last']
     when 'fixed_split' then array['channels', 'weights']
+    when 'markov' then array['training_start', 'training_end']
     else array[]::text[] end;
   for v_key in select jsonb_object_keys(p_params) loop
     if not v_key = any (v_allowed) then
@@ -114,6 +174,12 @@ begin
 
   if p_kind = 'time_decay' then
     half_life_seconds := extract(epoch from apportion.param_interval(p_params, 'half_life', interval '7 days'));
+  end if;
+
+  if p_kind = 'markov' then
+    -- The training window is read by train_model (markov_training_window);
+    -- here it is only validated.
+    perform apportion.markov_training_window(p_params);
   end if;
 
   if p_kind = 'position_based' then
@@ -240,7 +306,7 @@ begin
   return v_model;
 end
 $$;
-grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker, apportion_allocator;
+grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 
 -- Current tenant: compute this model automatically for new events.
 create or replace function apportion.activate_model(p_model_version text)

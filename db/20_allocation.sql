@@ -27,6 +27,12 @@
 --                    on 2^-x < 5e-19 rounds to 0. The weights are therefore the
 --                    same on every server.
 --   fixed_split      no touches: the channel list, weights or 1 each.
+--   markov           per channel, not per touch: the channel's frozen
+--                    integer weight (removal effect times the common
+--                    denominator, db/15_markov.sql), passed in as
+--                    p_split_channels / p_split_weights; a channel not in
+--                    training weighs 0; if all of an event's channels weigh
+--                    0, 1 per touch (as linear).
 -- An event with no touch in its window goes whole to the fallback channel.
 -- Channels whose weight is zero get no row. touchpoint_count is the number of
 -- the event's in-window touches on the channel (0 for fixed_split and
@@ -136,7 +142,7 @@ as $$
          where t.tenant_id = p_tenant and t.customer_id = ev.customer_id
            and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
       ) t on true
-     where p_kind in ('linear', 'position_based', 'time_decay')
+     where p_kind in ('linear', 'position_based', 'time_decay', 'markov')
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as not materialized (
@@ -193,6 +199,23 @@ as $$
       from ev
      cross join unnest(p_split_channels, p_split_weights) as s (channel, weight)
      where p_kind = 'fixed_split'
+    union all
+    -- markov: each channel of the event's touches weighs its trained
+    -- weight; if none weighs anything, each touch weighs 1.
+    select g.event_id, g.channel, g.revenue_cents, g.currency, g.occurred_at,
+           case when g.n = 0 then 1::numeric
+                when sum(coalesce(mw.weight, 0)) over (partition by g.event_id) = 0 then g.touches::numeric
+                else coalesce(mw.weight, 0) end,
+           g.touches
+      from (select tm.event_id, coalesce(tm.channel, p_fallback_channel) as channel,
+                   tm.revenue_cents, tm.currency, tm.occurred_at, max(tm.n) as n,
+                   (count(*) filter (where tm.n > 0))::int as touches
+              from touch_marked tm
+             where p_kind = 'markov'
+             group by tm.event_id, coalesce(tm.channel, p_fallback_channel), tm.revenue_cents, tm.currency, tm.occurred_at) g
+      left join unnest(p_split_channels, p_split_weights) as mw (channel, weight)
+        on mw.channel = g.channel and g.n > 0
+     where p_kind = 'markov'
   ),
   floored as (
     -- (offset 0 keeps this a subquery, so each row's product and division
@@ -276,6 +299,14 @@ begin
   select * into p from apportion.resolve_model_params(v_model.kind, v_model.params);
   select coalesce(array_agg(c.code order by c.code), '{}') into v_direct
     from apportion.channels c where c.tenant_id = v_tenant and c.is_direct;
+  if v_model.kind = 'markov' then
+    -- The tenant's frozen channel weights (55000 if it has not trained).
+    perform apportion.require_trained(p_model_version);
+    select coalesce(array_agg(e.channel order by e.channel), '{}'), coalesce(array_agg(e.weight order by e.channel), '{}')
+      into p.split_channels, p.split_weights
+      from apportion.markov_removal_effects e
+     where e.tenant_id = v_tenant and e.model_version = p_model_version;
+  end if;
 
   if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
     return query

@@ -113,6 +113,8 @@ grant execute on function apportion.task_recompute_window(jsonb) to apportion_wo
 -- jobs of their own, with their ingest's correlation id, so they fail (or
 -- retry) and are recorded as any job is, while the rest commit. A full batch
 -- enqueues the next one, so a backlog goes on in turns with other work.
+-- A markov version the tenant has not trained leaves its events pending
+-- until training wakes them.
 -- Generic plans for a few events, as allocate_event.
 create or replace function apportion.task_allocate_pending(p_payload jsonb)
 returns jsonb
@@ -134,7 +136,13 @@ declare
 begin
   perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
   v_model := apportion.payload_text(p_payload, 'model_version', v_task);
-  perform apportion.require_model(v_model);
+  if (apportion.require_model(v_model)).kind = 'markov'
+     and not exists (select from apportion.trained_models t where t.tenant_id = v_tenant and t.model_version = v_model) then
+    -- Not trained yet for this tenant: the pending events wait, untouched,
+    -- and training (attribution.train_model) wakes them.
+    return jsonb_build_object('model_version', v_model, 'event_count', 0, 'allocation_count', 0,
+                              'waiting_for', 'training');
+  end if;
 
   select array_agg(p.event_id order by p.event_id), array_agg(p.correlation_id order by p.event_id)
     into v_ids, v_correlations
@@ -177,6 +185,26 @@ begin
 end
 $$;
 grant execute on function apportion.task_allocate_pending(jsonb) to apportion_worker;
+
+-- attribution.train_model {"model_version"}: train a markov version for the
+-- tenant (train_model), which then wakes the live path's waiting work.
+create or replace function apportion.task_train_model(p_payload jsonb)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_task constant text := 'attribution.train_model';
+  v_result record;
+begin
+  perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
+  select * into v_result from apportion.train_model(apportion.payload_text(p_payload, 'model_version', v_task));
+  return jsonb_build_object('model_version', v_result.model_version, 'path_count', v_result.path_count,
+                            'conversion_count', v_result.conversion_count, 'channel_count', v_result.channel_count,
+                            'p_conversion', v_result.p_conversion_num::text || '/' || v_result.p_conversion_den::text);
+end
+$$;
+grant execute on function apportion.task_train_model(jsonb) to apportion_worker;
 
 -- housekeeping.ping {}: the readiness round trip.
 create or replace function apportion.task_ping(p_payload jsonb)

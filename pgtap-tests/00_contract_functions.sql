@@ -7,18 +7,21 @@ select plan(7);
 
 select functions_are('apportion', array[
     'activate_model', 'allocate_event', 'allocation_rows', 'bind_login', 'claim_and_run_jobs', 'claim_jobs',
-    'compute_allocations', 'create_tenant', 'current_tenant_allowed', 'current_tenant_id', 'deactivate_model', 'enqueue',
-    'enqueue_many', 'job_status', 'mask_payload_values', 'open_failures', 'param_interval', 'param_share', 'payload_keys_only',
-    'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
+    'compute_allocations', 'create_tenant', 'current_tenant_allowed', 'current_tenant_id', 'deactivate_model',
+    'enqueue', 'enqueue_many', 'job_status', 'mask_payload_values', 'open_failures', 'param_interval', 'param_share',
+    'payload_keys_only', 'payload_text', 'payload_timestamptz', 'payload_uuid', 'prune_jobs', 'queue_overview',
     'reclaim_expired_leases', 'recompute_window', 'register_model', 'release_jobs', 'replay_failed_job',
     'require_model', 'require_tenant', 'resolve_failed_job', 'resolve_model_params', 'run_jobs', 'run_task',
-    'run_tenant_jobs', 'schema_version', 'store_allocations', 'unbind_login', 'task_allocate_event', 'task_allocate_pending', 'task_noop',
-    'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window'
+    'run_tenant_jobs', 'schema_version', 'store_allocations', 'unbind_login', 'task_allocate_event',
+    'task_allocate_pending', 'task_noop', 'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window',
+    'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
+    'param_timestamp', 'require_trained', 'task_train_model', 'train_model'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
-    'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps', 'enqueue_new_events', 'forbid_model_change',
-    'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job', 'queue_tasks_changed', 'record_failure', 'reschedule_job'
+    'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps',
+    'enqueue_new_events', 'forbid_model_change', 'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job',
+    'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(
@@ -33,8 +36,10 @@ select is(
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
     'apportion.job_status(bigint)',
+    'apportion.markov_summary(text)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
+    'apportion.require_trained(text)',
     'apportion.schema_version()'
   ]::text[],
   'apportion_ingest may execute exactly these functions');
@@ -54,10 +59,16 @@ select is(
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
     'apportion.job_status(bigint)',
+    'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
+    'apportion.markov_solve(text[],text[],bigint[])',
+    'apportion.markov_summary(text)',
+    'apportion.markov_training_window(jsonb)',
+    'apportion.markov_transition_counts(uuid,interval,timestamp with time zone,timestamp with time zone)',
     'apportion.mask_payload_values(text,jsonb)',
     'apportion.open_failures(uuid,integer)',
     'apportion.param_interval(jsonb,text,interval)',
     'apportion.param_share(jsonb,text,numeric)',
+    'apportion.param_timestamp(jsonb,text)',
     'apportion.payload_keys_only(jsonb,text[],text)',
     'apportion.payload_text(jsonb,text,text)',
     'apportion.payload_timestamptz(jsonb,text,text)',
@@ -70,6 +81,7 @@ select is(
     'apportion.replay_failed_job(bigint)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
+    'apportion.require_trained(text)',
     'apportion.resolve_failed_job(bigint)',
     'apportion.resolve_model_params(text,jsonb)',
     'apportion.run_jobs(text,bigint[])',
@@ -83,7 +95,9 @@ select is(
     'apportion.task_ping(jsonb)',
     'apportion.task_prune(jsonb)',
     'apportion.task_reclaim_leases(jsonb)',
-    'apportion.task_recompute_window(jsonb)'
+    'apportion.task_recompute_window(jsonb)',
+    'apportion.task_train_model(jsonb)',
+    'apportion.train_model(text)'
   ]::text[],
   'apportion_worker may execute exactly these functions');
 
@@ -94,7 +108,10 @@ select is(
   array[
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.markov_summary(text)',
+    'apportion.require_model(text)',
     'apportion.require_tenant()',
+    'apportion.require_trained(text)',
     'apportion.schema_version()'
   ]::text[],
   'apportion_reader may execute exactly these functions');
@@ -109,14 +126,22 @@ select is(
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
+    'apportion.markov_solve(text[],text[],bigint[])',
+    'apportion.markov_summary(text)',
+    'apportion.markov_training_window(jsonb)',
+    'apportion.markov_transition_counts(uuid,interval,timestamp with time zone,timestamp with time zone)',
     'apportion.param_interval(jsonb,text,interval)',
     'apportion.param_share(jsonb,text,numeric)',
+    'apportion.param_timestamp(jsonb,text)',
     'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
+    'apportion.require_trained(text)',
     'apportion.resolve_model_params(text,jsonb)',
     'apportion.schema_version()',
-    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)'
+    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.train_model(text)'
   ]::text[],
   'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');
 

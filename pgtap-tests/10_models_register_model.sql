@@ -5,15 +5,45 @@
 -- Registration runs as the admin role (apportion_owner).
 begin;
 \ir lib/fixtures.sql
-select plan(25);
+select plan(34);
 
 select apportion_test.as_role('apportion_owner') \g /dev/null
 select apportion.register_model('reg-linear', 'linear') \g /dev/null
 
 -- Validation: 22023, the field named ------------------------------------------
-select throws_ok($$select apportion.register_model('bad-1', 'markov')$$,
-  '22023', 'model kind ''markov'' is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split',
+select throws_ok($$select apportion.register_model('bad-1', 'shapley')$$,
+  '22023', 'model kind ''shapley'' is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split, markov',
   'unknown kind');
+
+-- markov: a training window [training_start, training_end), both required.
+select throws_ok($$select apportion.register_model('bad-mk-1', 'markov')$$,
+  '22023', 'model params: training_start is required, an ISO-8601 timestamp like "2025-06-01T00:00:00Z"',
+  'markov without a training window');
+select throws_ok($$select apportion.register_model('bad-mk-2', 'markov', '{"training_start": "2025-06-01T00:00:00Z"}')$$,
+  '22023', 'model params: training_end is required, an ISO-8601 timestamp like "2025-06-01T00:00:00Z"',
+  'markov without training_end');
+select throws_ok($$select apportion.register_model('bad-mk-3', 'markov', '{"training_start": "2025-06-01", "training_end": "2025-06-01T00:00:00Z"}')$$,
+  '22023', 'model params: training_end (2025-06-01T00:00:00Z) must be after training_start (2025-06-01)',
+  'markov: an empty training window (a date alone is midnight UTC)');
+select throws_ok($$select apportion.register_model('bad-mk-4', 'markov', '{"training_start": "infinity", "training_end": "2025-06-01"}')$$,
+  '22023', 'model params: training_start must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got "infinity")',
+  'markov: a non-finite training_start');
+select throws_ok($$select apportion.register_model('bad-mk-5', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-13-01"}')$$,
+  '22023', 'model params: training_end must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got "2025-13-01")',
+  'markov: an impossible date');
+select throws_ok($$select apportion.register_model('bad-mk-6', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-02-01", "half_life": "7 days"}')$$,
+  '22023', 'model params: half_life is not a parameter of kind markov (allowed: lookback, fallback_channel, training_start, training_end)',
+  'markov: a parameter of another kind');
+select throws_ok($$select apportion.register_model('bad-mk-7', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-02-01", "lookback": "11 years"}')$$,
+  '22023', 'model params: lookback must be at most 10 years (got "11 years")',
+  'markov: lookback bounded like every kind');
+select lives_ok($$select apportion.register_model('reg-mk', 'markov', '{"training_start": "2025-01-01T00:00:00+02:00", "training_end": "2025-02-01", "lookback": "14 days", "fallback_channel": "direct"}')$$,
+  'markov with an offset, a date, a lookback and a fallback');
+set local timezone = 'Asia/Tokyo';
+select is(w.training_start = '2024-12-31 22:00:00Z' and w.training_end = '2025-02-01 00:00:00Z', true,
+          'markov: the training window is an instant, a date alone midnight UTC, whatever the session time zone')
+  from apportion.attribution_models m, apportion.markov_training_window(m.params) w where m.model_version = 'reg-mk';
+reset timezone;
 select throws_ok($$select apportion.register_model('bad-2', 'linear', '{"half_life": "7 days"}')$$,
   '22023', 'model params: half_life is not a parameter of kind linear (allowed: lookback, fallback_channel)',
   'a parameter of another kind');

@@ -59,7 +59,7 @@ select throws_ok($$select apportion.enqueue(null, 'ping')$$, '22023',
   'unknown queue null: queues are attribution, housekeeping, maintenance, llm',
   'null queue refused (22023)');
 select throws_ok($$select apportion.enqueue('attribution', 'nope')$$, '22023',
-  'unknown task attribution.nope: tasks of queue attribution are allocate_event, allocate_pending, recompute_window',
+  'unknown task attribution.nope: tasks of queue attribution are allocate_event, allocate_pending, recompute_window, train_model',
   'unknown task refused (22023), the message names it and the queue''s tasks');
 select lives_ok($$select apportion.enqueue('attribution', 'recompute_window',
   '{"window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-02T00:00:00Z", "model_version": "m1"}')$$,

@@ -9,8 +9,8 @@ import postgres from 'postgres';
 import { withTenant, type Sql } from '../orchestrator/db.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import {
-  allocate, prng, timestampText,
-  type Allocation, type ConversionEvent, type Model, type Touch,
+  allocate, prng, timestampText, trainMarkov,
+  type Allocation, type ConversionEvent, type MarkovState, type Model, type Touch,
 } from './helpers/reference.js';
 
 const SEED = 20250601;
@@ -43,10 +43,15 @@ const MODELS: Record<string, Model> = {
   'ref-fixed-7': { kind: 'fixed_split', params: { channels: ['direct', 'email', 'google_search', 'organic_search', 'paid_social', 'referral', 'display'] } },
   'ref-fixed-weighted': { kind: 'fixed_split', params: { channels: ['email', 'house', 'display', 'direct'], weights: [0.5, 0.25, 0.125, 0.125] } },
   'ref-fixed-zero': { kind: 'fixed_split', params: { channels: ['email', 'referral', 'display'], weights: [0.7, 0, 0.3] } },
+  'ref-markov': { kind: 'markov', params: { training_start: '2025-02-01T00:00:00Z', training_end: '2025-04-01T00:00:00Z' } },
+  'ref-markov-7d': {
+    kind: 'markov',
+    params: { lookback: '7 days', fallback_channel: 'house', training_start: '2025-03-10T12:00:00Z', training_end: '2025-05-15T00:00:00Z' },
+  },
 };
 // allocate_event is checked on a sample, under versions of their own, so it
 // computes from scratch rather than finding recompute_window's rows.
-const SINGLE_MODELS = ['ref-time-decay', 'ref-position-j', 'ref-last-non-direct', 'ref-fixed-3'];
+const SINGLE_MODELS = ['ref-time-decay', 'ref-position-j', 'ref-last-non-direct', 'ref-fixed-3', 'ref-markov-7d'];
 const SINGLE_SAMPLE = 60;
 
 const DAY = 86_400_000_000n;
@@ -56,6 +61,21 @@ const SPAN = 90n * DAY;
 let db: TestDatabase;
 let worker: Sql;
 const data = new Map<string, { events: ConversionEvent[]; touches: Touch[] }>();
+// markov: the reference's trained state per tenant and base version.
+const trained = new Map<string, MarkovState>();
+
+/** The model as the reference allocates it for a tenant (markov: with its trained state). */
+function modelFor(tenant: string, version: string): Model {
+  const model = MODELS[version]!;
+  if (model.kind !== 'markov') return model;
+  let state = trained.get(`${tenant} ${version}`);
+  if (!state) {
+    const { events, touches } = data.get(tenant)!;
+    state = trainMarkov(events, touches, model.params);
+    trained.set(`${tenant} ${version}`, state);
+  }
+  return { ...model, trained: state };
+}
 
 function uuid(rand: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(rand() * 16).toString(16)).join('');
@@ -153,6 +173,14 @@ beforeAll(async () => {
     types: { bigint: postgres.BigInt },
     connection: { TimeZone: 'America/New_York', application_name: 'attribution-reference' },
   }) as unknown as Sql;
+  // Every markov version is trained for every tenant, as the worker.
+  for (const tenant of TENANTS) {
+    for (const version of Object.keys(MODELS).filter((v) => MODELS[v]!.kind === 'markov')) {
+      for (const v of SINGLE_MODELS.includes(version) ? [version, version + '-single'] : [version]) {
+        await withTenant(worker, tenant, (tx) => tx`select * from apportion.train_model(${v})`);
+      }
+    }
+  }
 });
 
 afterAll(async () => {
@@ -168,9 +196,9 @@ describe('the engine agrees with the reference implementation', () => {
     for (const tenant of TENANTS) {
       const { events: evs, touches } = data.get(tenant)!;
       const byCustomer = groupByCustomer(touches);
-      for (const [version, model] of Object.entries(MODELS)) {
+      for (const version of Object.keys(MODELS)) {
         for (const e of evs) {
-          for (const a of allocate(e, byCustomer.get(e.customerId) ?? [], model, DIRECT)) expected.set(`${tenant} ${key(version, a)}`, value(a));
+          for (const a of allocate(e, byCustomer.get(e.customerId) ?? [], modelFor(tenant, version), DIRECT)) expected.set(`${tenant} ${key(version, a)}`, value(a));
         }
         const [counts] = await withTenant(worker, tenant, (tx) =>
           tx`select * from apportion.recompute_window('2025-01-01T00:00Z', '2026-01-01T00:00Z', ${version})`);
@@ -203,7 +231,7 @@ describe('the engine agrees with the reference implementation', () => {
       for (const base of SINGLE_MODELS) {
         const version = base + '-single';
         for (const e of sample) {
-          const want = allocate(e, byCustomer.get(e.customerId) ?? [], MODELS[base]!, DIRECT)
+          const want = allocate(e, byCustomer.get(e.customerId) ?? [], modelFor(tenant, base), DIRECT)
             .map((a) => `${a.channel} ${value(a)}`);
           const rows = await withTenant(worker, tenant, (tx) => tx`
             select channel, allocated_revenue_cents::text as cents, allocation_ratio::text as ratio, touchpoint_count, tenant_id::text
@@ -217,5 +245,34 @@ describe('the engine agrees with the reference implementation', () => {
     }
     expect(mismatches.slice(0, 20)).toEqual([]);
     expect(compared).toBe(TENANTS.length * SINGLE_MODELS.length * SINGLE_SAMPLE);
+  });
+
+  it('train_model: transition counts, P(conversion) and removal effects, exactly', async () => {
+    const markov = Object.keys(MODELS).filter((v) => MODELS[v]!.kind === 'markov');
+    let channels = 0;
+    for (const tenant of TENANTS) {
+      for (const version of markov) {
+        const want = modelFor(tenant, version).trained!;
+        const transitions = await withTenant(worker, tenant, (tx) => tx`
+          select from_state, to_state, transition_count::text as n from apportion.markov_transitions
+           where model_version = ${version} order by from_state, to_state`);
+        expect(Object.fromEntries(transitions.map((t) => [`${t.from_state}>${t.to_state}`, t.n])))
+          .toEqual(Object.fromEntries([...want.transitions].map(([k, n]) => [k, n.toString()])));
+        const summary = await withTenant(worker, tenant, (tx) => tx`
+          select channel, removal_effect_num::text as re_num, removal_effect_den::text as re_den,
+                 p_conversion_num::text as p_num, p_conversion_den::text as p_den
+            from apportion.markov_summary(${version})`);
+        const [row] = await withTenant(worker, tenant, (tx) => tx`
+          select path_count::text, conversion_count::text from apportion.trained_models where model_version = ${version}`);
+        expect([row!.path_count, row!.conversion_count]).toEqual([want.paths.toString(), want.conversions.toString()]);
+        expect(summary.map((r) => `${r.channel} ${r.re_num}/${r.re_den}`))
+          .toEqual([...want.removalEffects].map(([c, re]) => `${c} ${re.n}/${re.d}`));
+        for (const r of summary) expect(`${r.p_num}/${r.p_den}`).toBe(`${want.pConversion.n}/${want.pConversion.d}`);
+        // Flow conservation: P(conversion) = conversions / paths.
+        expect(want.pConversion.n * want.paths).toBe(want.conversions * want.pConversion.d);
+        channels += summary.length;
+      }
+    }
+    expect(channels).toBeGreaterThan(TENANTS.length * markov.length * 5);
   });
 });

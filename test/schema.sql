@@ -142,7 +142,7 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
          where t.tenant_id = p_tenant and t.customer_id = ev.customer_id
            and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
       ) t on true
-     where p_kind in ('linear', 'position_based', 'time_decay')
+     where p_kind in ('linear', 'position_based', 'time_decay', 'markov')
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as not materialized (
@@ -199,6 +199,23 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
       from ev
      cross join unnest(p_split_channels, p_split_weights) as s (channel, weight)
      where p_kind = 'fixed_split'
+    union all
+    -- markov: each channel of the event's touches weighs its trained
+    -- weight; if none weighs anything, each touch weighs 1.
+    select g.event_id, g.channel, g.revenue_cents, g.currency, g.occurred_at,
+           case when g.n = 0 then 1::numeric
+                when sum(coalesce(mw.weight, 0)) over (partition by g.event_id) = 0 then g.touches::numeric
+                else coalesce(mw.weight, 0) end,
+           g.touches
+      from (select tm.event_id, coalesce(tm.channel, p_fallback_channel) as channel,
+                   tm.revenue_cents, tm.currency, tm.occurred_at, max(tm.n) as n,
+                   (count(*) filter (where tm.n > 0))::int as touches
+              from touch_marked tm
+             where p_kind = 'markov'
+             group by tm.event_id, coalesce(tm.channel, p_fallback_channel), tm.revenue_cents, tm.currency, tm.occurred_at) g
+      left join unnest(p_split_channels, p_split_weights) as mw (channel, weight)
+        on mw.channel = g.channel and g.n > 0
+     where p_kind = 'markov'
   ),
   floored as (
     -- (offset 0 keeps this a subquery, so each row's product and division
@@ -404,6 +421,14 @@ begin
   select * into p from apportion.resolve_model_params(v_model.kind, v_model.params);
   select coalesce(array_agg(c.code order by c.code), '{}') into v_direct
     from apportion.channels c where c.tenant_id = v_tenant and c.is_direct;
+  if v_model.kind = 'markov' then
+    -- The tenant's frozen channel weights (55000 if it has not trained).
+    perform apportion.require_trained(p_model_version);
+    select coalesce(array_agg(e.channel order by e.channel), '{}'), coalesce(array_agg(e.weight order by e.channel), '{}')
+      into p.split_channels, p.split_weights
+      from apportion.markov_removal_effects e
+     where e.tenant_id = v_tenant and e.model_version = p_model_version;
+  end if;
 
   if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
     return query
@@ -568,6 +593,275 @@ CREATE FUNCTION apportion.job_status(p_job_id bigint) RETURNS TABLE(state text, 
    where j.id = p_job_id
 $$;
 
+CREATE FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(converting boolean, path_key text, step bigint, channel text, last_step boolean)
+    LANGUAGE sql STABLE
+    AS $$
+  with ev as materialized (
+    -- (Bounds precomputed: under row level security only a plain
+    -- comparison can be an index condition.)
+    select e.id, e.customer_id, e.occurred_at,
+           (e.occurred_at at time zone 'UTC' - p_lookback) at time zone 'UTC' as window_from
+      from apportion.attribution_events e
+     where e.tenant_id = p_tenant and e.occurred_at >= p_start and e.occurred_at < p_end
+  ),
+  converting_touch as (
+    select true as converting, ev.id::text as path_key, t.channel, t.occurred_at, t.id
+      from ev
+      join apportion.touchpoints t
+        on t.tenant_id = p_tenant and t.customer_id = ev.customer_id
+       and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
+  ),
+  -- A touch counts for some event of its customer iff the customer's first
+  -- event at or after it lies within the lookback: a running minimum over
+  -- the customer's touches and events, newest first (events before touches
+  -- at equal times, since a touch at the event's time counts).
+  stream as (
+    select t.customer_id, t.occurred_at, t.id, t.channel, false as is_event,
+           (t.occurred_at at time zone 'UTC' + p_lookback) at time zone 'UTC' as reach
+      from apportion.touchpoints t
+     where t.tenant_id = p_tenant and t.occurred_at >= p_start and t.occurred_at < p_end
+    union all
+    select e.customer_id, e.occurred_at, e.id, null, true, null
+      from apportion.attribution_events e
+     where e.tenant_id = p_tenant and e.occurred_at >= p_start
+       and e.occurred_at <= (p_end at time zone 'UTC' + p_lookback) at time zone 'UTC'
+  ),
+  next_event as (
+    select s.*, min(case when s.is_event then s.occurred_at end)
+                  over (partition by s.customer_id order by s.occurred_at desc, s.is_event desc
+                        rows between unbounded preceding and current row) as next_event_at
+      from stream s
+  ),
+  null_touch as (
+    select false as converting, n.customer_id as path_key, n.channel, n.occurred_at, n.id
+      from next_event n
+     where not n.is_event and (n.next_event_at is null or n.next_event_at > n.reach)
+  ),
+  touch as (
+    select c.*, lag(c.channel) over w as previous_channel
+      from (select * from converting_touch union all select * from null_touch) c
+    window w as (partition by c.converting, c.path_key order by c.occurred_at, c.id)
+  )
+  select t.converting, t.path_key,
+         row_number() over w,
+         t.channel,
+         lead(t.channel) over w is null
+    from touch t
+   where t.previous_channel is distinct from t.channel
+  window w as (partition by t.converting, t.path_key order by t.occurred_at, t.id)
+$$;
+
+CREATE FUNCTION apportion.markov_solve(p_from text[], p_to text[], p_count bigint[]) RETURNS TABLE(channel text, removal_effect_num numeric, removal_effect_den numeric, p_conversion_num numeric, p_conversion_den numeric)
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_channels text[];
+  k integer;
+  w integer;             -- columns of the augmented matrix: 2k + 1
+  a numeric[];           -- k x (2k+1), row-major in one dimension
+  s numeric[];           -- start counts per channel
+  v_start_total numeric := 0;
+  r integer;
+  v_from integer;
+  v_to integer;
+  v_pivot numeric;
+  v_previous numeric := 1;
+  v_factor numeric;
+  v_tmp numeric;
+  v_det numeric;
+  v_t numeric := 0;
+  v_s numeric;
+  v_num numeric;
+  v_den numeric;
+  v_g numeric;
+  v_p_num numeric;
+  v_p_den numeric;
+begin
+  select coalesce(array_agg(d.x order by d.x collate "C"), '{}')
+    into v_channels
+    from (select distinct x from unnest(p_from || p_to) x where left(x, 1) <> '(') d;
+  k := cardinality(v_channels);
+  w := 2 * k + 1;
+  if k = 0 then
+    return;
+  end if;
+  a := array_fill(0::numeric, array[k * w]);
+  s := array_fill(0::numeric, array[k]);
+  for i in 1 .. k loop
+    a[(i - 1) * w + k + i] := 1;  -- the identity block
+  end loop;
+
+  for r in 1 .. cardinality(p_from) loop
+    v_from := array_position(v_channels, p_from[r]);
+    v_to := array_position(v_channels, p_to[r]);
+    if p_from[r] = '(start)' then
+      if v_to is null then
+        raise exception 'markov_solve: a path must start at a channel (got (start) -> %)', p_to[r] using errcode = '22023';
+      end if;
+      s[v_to] := s[v_to] + p_count[r];
+      v_start_total := v_start_total + p_count[r];
+    elsif v_from is null then
+      raise exception 'markov_solve: unknown state %', p_from[r] using errcode = '22023';
+    else
+      a[(v_from - 1) * w + v_from] := a[(v_from - 1) * w + v_from] + p_count[r];
+      if v_to is not null then
+        a[(v_from - 1) * w + v_to] := a[(v_from - 1) * w + v_to] - p_count[r];
+      elsif p_to[r] = '(conversion)' then
+        a[(v_from - 1) * w + w] := a[(v_from - 1) * w + w] + p_count[r];
+      elsif p_to[r] is distinct from '(null)' then
+        raise exception 'markov_solve: unknown state %', p_to[r] using errcode = '22023';
+      end if;
+    end if;
+  end loop;
+  if v_start_total = 0 then
+    raise exception 'markov_solve: no transitions out of (start)' using errcode = '22023';
+  end if;
+
+  -- Fraction-free Gauss-Jordan: for each pivot row c, every other row i
+  -- becomes (a_cc * row_i - a_ic * row_c) / previous pivot, exactly.
+  for c in 1 .. k loop
+    r := c;
+    while a[(r - 1) * w + c] = 0 loop
+      r := r + 1;
+      if r > k then
+        raise exception 'markov_solve: the chain has a channel with no way to absorption' using errcode = 'XX000';
+      end if;
+    end loop;
+    if r <> c then
+      for j in 1 .. w loop
+        v_tmp := a[(r - 1) * w + j];
+        a[(r - 1) * w + j] := a[(c - 1) * w + j];
+        a[(c - 1) * w + j] := v_tmp;
+      end loop;
+    end if;
+    v_pivot := a[(c - 1) * w + c];
+    for i in 1 .. k loop
+      continue when i = c;
+      v_factor := a[(i - 1) * w + c];
+      for j in 1 .. w loop
+        continue when j = c;
+        v_tmp := v_pivot * a[(i - 1) * w + j] - v_factor * a[(c - 1) * w + j];
+        a[(i - 1) * w + j] := div(v_tmp, v_previous);
+        if a[(i - 1) * w + j] * v_previous <> v_tmp then
+          raise exception 'markov_solve: inexact elimination step (row %, column %)', i, j using errcode = 'XX000';
+        end if;
+      end loop;
+      a[(i - 1) * w + c] := 0;
+    end loop;
+    v_previous := v_pivot;
+  end loop;
+  -- Now a = [det I | det G | det x] (the same det on the diagonal of every row).
+  v_det := v_previous;
+
+  for j in 1 .. k loop
+    v_t := v_t + s[j] * a[(j - 1) * w + w];
+  end loop;
+  -- P = T / (det * N_start), T scaled by det.
+  v_p_num := v_t;
+  v_p_den := v_det * v_start_total;
+  if v_p_den < 0 then
+    v_p_num := -v_p_num;
+    v_p_den := -v_p_den;
+  end if;
+  v_g := gcd(v_p_num, v_p_den);
+  v_p_num := div(v_p_num, v_g);
+  v_p_den := div(v_p_den, v_g);
+
+  for c in 1 .. k loop
+    channel := v_channels[c];
+    p_conversion_num := v_p_num;
+    p_conversion_den := v_p_den;
+    if v_t = 0 then
+      -- Nothing converts: no channel can lose anything.
+      removal_effect_num := 0;
+      removal_effect_den := 1;
+    else
+      v_s := 0;
+      for j in 1 .. k loop
+        v_s := v_s + s[j] * a[(j - 1) * w + k + c];
+      end loop;
+      v_num := a[(c - 1) * w + w] * v_s;
+      v_den := a[(c - 1) * w + k + c] * v_t;
+      if v_den < 0 then
+        v_num := -v_num;
+        v_den := -v_den;
+      end if;
+      v_g := gcd(v_num, v_den);
+      if v_g = 0 then
+        v_g := 1;
+      end if;
+      removal_effect_num := div(v_num, v_g);
+      removal_effect_den := div(v_den, v_g);
+    end if;
+    return next;
+  end loop;
+end
+$$;
+
+CREATE FUNCTION apportion.markov_summary(p_model_version text) RETURNS TABLE(channel text, transitions_in bigint, transitions_out bigint, removal_effect_num numeric, removal_effect_den numeric, removal_effect numeric, share_num numeric, share_den numeric, share numeric, p_conversion_num numeric, p_conversion_den numeric, p_conversion numeric)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_trained apportion.trained_models;
+begin
+  perform apportion.require_model(p_model_version);
+  v_trained := apportion.require_trained(p_model_version);
+  return query
+  select e.channel,
+         coalesce((select sum(t.transition_count) from apportion.markov_transitions t
+                    where t.tenant_id = e.tenant_id and t.model_version = e.model_version and t.to_state = e.channel), 0)::bigint,
+         coalesce((select sum(t.transition_count) from apportion.markov_transitions t
+                    where t.tenant_id = e.tenant_id and t.model_version = e.model_version and t.from_state = e.channel), 0)::bigint,
+         e.removal_effect_num, e.removal_effect_den,
+         div(e.removal_effect_num * 2000000 + e.removal_effect_den, 2 * e.removal_effect_den) * 0.000001,
+         sh.num, sh.den,
+         div(sh.num * 2000000 + sh.den, 2 * sh.den) * 0.000001,
+         v_trained.p_conversion_num, v_trained.p_conversion_den,
+         div(v_trained.p_conversion_num * 2000000 + v_trained.p_conversion_den, 2 * v_trained.p_conversion_den) * 0.000001
+    from apportion.markov_removal_effects e
+   cross join lateral (
+     select sum(x.weight) as total from apportion.markov_removal_effects x
+      where x.tenant_id = e.tenant_id and x.model_version = e.model_version
+   ) tot
+   cross join lateral (
+     select case when tot.total = 0 then 0 else div(e.weight, gcd(e.weight, tot.total)) end as num,
+            case when tot.total = 0 then 1 else div(tot.total, gcd(e.weight, tot.total)) end as den
+   ) sh
+   where e.tenant_id = v_trained.tenant_id and e.model_version = p_model_version
+   order by e.channel collate "C";
+end
+$$;
+
+CREATE FUNCTION apportion.markov_training_window(p_params jsonb, OUT training_start timestamp with time zone, OUT training_end timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+begin
+  training_start := apportion.param_timestamp(p_params, 'training_start');
+  training_end := apportion.param_timestamp(p_params, 'training_end');
+  if training_end <= training_start then
+    raise exception 'model params: training_end (%) must be after training_start (%)',
+      p_params ->> 'training_end', p_params ->> 'training_start' using errcode = '22023';
+  end if;
+end
+$$;
+
+CREATE FUNCTION apportion.markov_transition_counts(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(from_state text, to_state text, transition_count bigint)
+    LANGUAGE sql STABLE
+    AS $$
+  select v.from_state, v.to_state, count(*)
+    from (select p.*, lag(p.channel) over (partition by p.converting, p.path_key order by p.step) as previous_channel
+            from apportion.markov_paths(p_tenant, p_lookback, p_start, p_end) p) p
+   cross join lateral (
+     values (coalesce(p.previous_channel, '(start)'), p.channel),
+            (p.channel, case when not p.last_step then null
+                             when p.converting then '(conversion)' else '(null)' end)
+   ) v (from_state, to_state)
+   where v.to_state is not null
+   group by v.from_state, v.to_state
+$$;
+
 CREATE FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) RETURNS text
     LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -656,6 +950,41 @@ begin
   return (v::text)::numeric;
 end
 $$;
+
+CREATE FUNCTION apportion.param_timestamp(p_params jsonb, p_key text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE
+    AS $_$
+declare
+  v jsonb := p_params -> p_key;
+  v_text text;
+  v_at timestamptz;
+begin
+  if v is null then
+    raise exception 'model params: % is required, an ISO-8601 timestamp like "2025-06-01T00:00:00Z"', p_key
+      using errcode = '22023';
+  end if;
+  v_text := v #>> '{}';
+  if jsonb_typeof(v) <> 'string'
+     or v_text !~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$' then
+    raise exception 'model params: % must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got %)', p_key, v
+      using errcode = '22023';
+  end if;
+  begin
+    if v_text ~ '(Z|[+-]\d{2}(:?\d{2})?)$' and v_text ~ 'T|\s' then
+      v_at := v_text::timestamptz;
+    else
+      v_at := v_text::timestamp at time zone 'UTC';
+    end if;
+  exception when others then
+    raise exception 'model params: % must be an ISO-8601 timestamp like "2025-06-01T00:00:00Z" (got %)', p_key, v
+      using errcode = '22023';
+  end;
+  if v_at < timestamptz '0001-01-01 00:00:00+00' or v_at >= timestamptz '10000-01-01 00:00:00+00' then
+    raise exception 'model params: % must lie in years 1 to 9999 (got %)', p_key, v using errcode = '22023';
+  end if;
+  return v_at;
+end
+$_$;
 
 CREATE FUNCTION apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE
@@ -918,7 +1247,7 @@ CREATE TABLE apportion.attribution_models (
     kind text NOT NULL,
     params jsonb DEFAULT '{}'::jsonb NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT attribution_models_kind_known CHECK ((kind = ANY (ARRAY['last_touch'::text, 'last_non_direct'::text, 'first_touch'::text, 'linear'::text, 'time_decay'::text, 'position_based'::text, 'fixed_split'::text]))),
+    CONSTRAINT attribution_models_kind_known CHECK ((kind = ANY (ARRAY['last_touch'::text, 'last_non_direct'::text, 'first_touch'::text, 'linear'::text, 'time_decay'::text, 'position_based'::text, 'fixed_split'::text, 'markov'::text]))),
     CONSTRAINT attribution_models_params_is_object CHECK ((jsonb_typeof(params) = 'object'::text)),
     CONSTRAINT attribution_models_version_format CHECK ((model_version ~ '^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$'::text))
 );
@@ -952,6 +1281,41 @@ begin
 end
 $$;
 
+CREATE TABLE apportion.trained_models (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    model_version text NOT NULL,
+    path_count bigint NOT NULL,
+    conversion_count bigint NOT NULL,
+    p_conversion_num numeric NOT NULL,
+    p_conversion_den numeric NOT NULL,
+    trained_at timestamp with time zone DEFAULT now() NOT NULL,
+    correlation_id uuid,
+    CONSTRAINT trained_models_conversion_count_in_range CHECK (((conversion_count >= 0) AND (conversion_count <= path_count))),
+    CONSTRAINT trained_models_p_conversion_den_positive CHECK ((p_conversion_den > (0)::numeric)),
+    CONSTRAINT trained_models_path_count_positive CHECK ((path_count > 0))
+);
+
+ALTER TABLE ONLY apportion.trained_models FORCE ROW LEVEL SECURITY;
+
+CREATE FUNCTION apportion.require_trained(p_model_version text) RETURNS apportion.trained_models
+    LANGUAGE plpgsql STABLE
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_trained apportion.trained_models;
+begin
+  select * into v_trained from apportion.trained_models t
+   where t.tenant_id = v_tenant and t.model_version = p_model_version;
+  if not found then
+    raise exception 'model version % (kind markov) is not trained for the current tenant', quote_literal(p_model_version)
+      using errcode = '55000',
+            hint = format('Call apportion.train_model(%L) or enqueue attribution.train_model {"model_version": %s} first.',
+                          p_model_version, to_jsonb(p_model_version));
+  end if;
+  return v_trained;
+end
+$$;
+
 CREATE FUNCTION apportion.resolve_failed_job(p_job_id bigint) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -978,8 +1342,8 @@ declare
   v_code text;
 begin
   if p_kind is null or p_kind not in ('last_touch', 'last_non_direct', 'first_touch', 'linear',
-                                      'time_decay', 'position_based', 'fixed_split') then
-    raise exception 'model kind % is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split', coalesce(quote_literal(p_kind), 'null')
+                                      'time_decay', 'position_based', 'fixed_split', 'markov') then
+    raise exception 'model kind % is unknown; known kinds: last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split, markov', coalesce(quote_literal(p_kind), 'null')
       using errcode = '22023';
   end if;
   if p_params is null or jsonb_typeof(p_params) <> 'object' then
@@ -990,6 +1354,7 @@ begin
     when 'time_decay' then array['half_life']
     when 'position_based' then array['first', 'last']
     when 'fixed_split' then array['channels', 'weights']
+    when 'markov' then array['training_start', 'training_end']
     else array[]::text[] end;
   for v_key in select jsonb_object_keys(p_params) loop
     if not v_key = any (v_allowed) then
@@ -1008,6 +1373,12 @@ begin
 
   if p_kind = 'time_decay' then
     half_life_seconds := extract(epoch from apportion.param_interval(p_params, 'half_life', interval '7 days'));
+  end if;
+
+  if p_kind = 'markov' then
+    -- The training window is read by train_model (markov_training_window);
+    -- here it is only validated.
+    perform apportion.markov_training_window(p_params);
   end if;
 
   if p_kind = 'position_based' then
@@ -1188,6 +1559,9 @@ begin
     when 'attribution.recompute_window' then
       if apportion.current_tenant_id() is null then raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501'; end if;
       return apportion.task_recompute_window(p_payload);
+    when 'attribution.train_model' then
+      if apportion.current_tenant_id() is null then raise exception 'task %.% needs a tenant: its job carries none', p_queue, p_task using errcode = '42501'; end if;
+      return apportion.task_train_model(p_payload);
     when 'housekeeping.noop' then
       return apportion.task_noop(p_payload);
     when 'housekeeping.ping' then
@@ -1352,7 +1726,13 @@ declare
 begin
   perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
   v_model := apportion.payload_text(p_payload, 'model_version', v_task);
-  perform apportion.require_model(v_model);
+  if (apportion.require_model(v_model)).kind = 'markov'
+     and not exists (select from apportion.trained_models t where t.tenant_id = v_tenant and t.model_version = v_model) then
+    -- Not trained yet for this tenant: the pending events wait, untouched,
+    -- and training (attribution.train_model) wakes them.
+    return jsonb_build_object('model_version', v_model, 'event_count', 0, 'allocation_count', 0,
+                              'waiting_for', 'training');
+  end if;
 
   select array_agg(p.event_id order by p.event_id), array_agg(p.correlation_id order by p.event_id)
     into v_ids, v_correlations
@@ -1455,6 +1835,122 @@ begin
     apportion.payload_timestamptz(p_payload, 'window_end', v_task),
     apportion.payload_text(p_payload, 'model_version', v_task));
   return jsonb_build_object('event_count', v_result.event_count, 'allocation_count', v_result.allocation_count);
+end
+$$;
+
+CREATE FUNCTION apportion.task_train_model(p_payload jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_task constant text := 'attribution.train_model';
+  v_result record;
+begin
+  perform apportion.payload_keys_only(p_payload, array['model_version'], v_task);
+  select * into v_result from apportion.train_model(apportion.payload_text(p_payload, 'model_version', v_task));
+  return jsonb_build_object('model_version', v_result.model_version, 'path_count', v_result.path_count,
+                            'conversion_count', v_result.conversion_count, 'channel_count', v_result.channel_count,
+                            'p_conversion', v_result.p_conversion_num::text || '/' || v_result.p_conversion_den::text);
+end
+$$;
+
+CREATE FUNCTION apportion.train_model(p_model_version text) RETURNS TABLE(model_version text, path_count bigint, conversion_count bigint, channel_count integer, p_conversion_num numeric, p_conversion_den numeric)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET jit TO 'off'
+    SET max_parallel_workers_per_gather TO '0'
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_model apportion.attribution_models := apportion.require_model(p_model_version);
+  v_params record;
+  v_window record;
+  v_from text[];
+  v_to text[];
+  v_count bigint[];
+  v_paths bigint;
+  v_conversions bigint;
+  v_channels text[];
+  v_re_num numeric[];
+  v_re_den numeric[];
+  v_p_num numeric;
+  v_p_den numeric;
+  v_lcm numeric := 1;
+  v_trained_at timestamptz;
+begin
+  if v_model.kind <> 'markov' then
+    raise exception 'train_model: model version % is of kind %; only kind markov is trained', quote_literal(p_model_version), v_model.kind
+      using errcode = '22023';
+  end if;
+  -- One training per (tenant, version) at a time; the second finds the first's.
+  perform pg_advisory_xact_lock(hashtext('apportion.train_model'), hashtext(v_tenant::text || ':' || p_model_version));
+  select t.trained_at into v_trained_at from apportion.trained_models t
+   where t.tenant_id = v_tenant and t.model_version = p_model_version;
+  if found then
+    raise exception 'train_model: model version % is already trained for the current tenant (at %); trained state never changes',
+      quote_literal(p_model_version), v_trained_at
+      using errcode = '23505', hint = 'Register a new model version to train again.';
+  end if;
+
+  select * into v_params from apportion.resolve_model_params(v_model.kind, v_model.params);
+  select * into v_window from apportion.markov_training_window(v_model.params);
+
+  -- The tenant's data in one statement, so in one snapshot.
+  select array_agg(c.from_state order by c.from_state collate "C", c.to_state collate "C"),
+         array_agg(c.to_state order by c.from_state collate "C", c.to_state collate "C"),
+         array_agg(c.transition_count order by c.from_state collate "C", c.to_state collate "C")
+    into v_from, v_to, v_count
+    from apportion.markov_transition_counts(v_tenant, v_params.lookback, v_window.training_start, v_window.training_end) c;
+  if v_from is null then
+    raise exception 'train_model: no paths to train % on: no touchpoints of the current tenant in its training window [%, %)',
+      quote_literal(p_model_version), v_model.params ->> 'training_start', v_model.params ->> 'training_end'
+      using errcode = '22023', hint = 'Register a version whose training window holds data.';
+  end if;
+  select coalesce(sum(x.n) filter (where x.f = '(start)'), 0), coalesce(sum(x.n) filter (where x.t = '(conversion)'), 0)
+    into v_paths, v_conversions
+    from unnest(v_from, v_to, v_count) x (f, t, n);
+
+  select array_agg(s.channel order by s.channel collate "C"),
+         array_agg(s.removal_effect_num order by s.channel collate "C"),
+         array_agg(s.removal_effect_den order by s.channel collate "C"),
+         min(s.p_conversion_num), min(s.p_conversion_den)
+    into v_channels, v_re_num, v_re_den, v_p_num, v_p_den
+    from apportion.markov_solve(v_from, v_to, v_count) s;
+
+  -- The least common multiple of the denominators turns every removal
+  -- effect into an integer weight.
+  for i in 1 .. cardinality(v_re_den) loop
+    v_lcm := div(v_lcm, gcd(v_lcm, v_re_den[i])) * v_re_den[i];
+  end loop;
+
+  insert into apportion.trained_models
+    (tenant_id, model_version, path_count, conversion_count, p_conversion_num, p_conversion_den, correlation_id)
+  values (v_tenant, p_model_version, v_paths, v_conversions, v_p_num, v_p_den,
+          nullif(current_setting('app.correlation_id', true), '')::uuid);
+  insert into apportion.markov_transitions (tenant_id, model_version, from_state, to_state, transition_count)
+  select v_tenant, p_model_version, x.f, x.t, x.n from unnest(v_from, v_to, v_count) x (f, t, n);
+  insert into apportion.markov_removal_effects
+    (tenant_id, model_version, channel, removal_effect_num, removal_effect_den, weight)
+  select v_tenant, p_model_version, x.c, x.num, x.den, x.num * div(v_lcm, x.den)
+    from unnest(v_channels, v_re_num, v_re_den) x (c, num, den);
+
+  -- Wake the live path's work that waited for this training (when the
+  -- caller may enqueue: the worker, through attribution.train_model).
+  if has_any_column_privilege('apportion.jobs', 'insert') then
+    if exists (select from apportion.pending_allocations p
+                where p.tenant_id = v_tenant and p.model_version = p_model_version) then
+      insert into apportion.jobs (tenant_id, queue, task, payload)
+      values (v_tenant, 'attribution', 'allocate_pending', jsonb_build_object('model_version', p_model_version));
+    end if;
+  end if;
+
+  model_version := p_model_version;
+  path_count := v_paths;
+  conversion_count := v_conversions;
+  channel_count := cardinality(v_channels);
+  p_conversion_num := v_p_num;
+  p_conversion_den := v_p_den;
+  return next;
 end
 $$;
 
@@ -1566,6 +2062,15 @@ begin
       using errcode = '23514';
   end if;
   return new;
+end
+$$;
+
+CREATE FUNCTION apportion_internal.forbid_trained_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  raise exception 'trained state of model version % is immutable: register a new version to train again', old.model_version
+    using errcode = '23514';
 end
 $$;
 
@@ -1861,6 +2366,31 @@ WITH (fillfactor='70', autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_thr
 
 ALTER TABLE ONLY apportion.jobs_live FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE apportion.markov_removal_effects (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    model_version text NOT NULL,
+    channel text NOT NULL,
+    removal_effect_num numeric NOT NULL,
+    removal_effect_den numeric NOT NULL,
+    weight numeric NOT NULL,
+    CONSTRAINT markov_removal_effects_den_positive CHECK ((removal_effect_den > (0)::numeric)),
+    CONSTRAINT markov_removal_effects_num_non_negative CHECK ((removal_effect_num >= (0)::numeric)),
+    CONSTRAINT markov_removal_effects_weight_integer CHECK (((weight >= (0)::numeric) AND (weight = trunc(weight))))
+);
+
+ALTER TABLE ONLY apportion.markov_removal_effects FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE apportion.markov_transitions (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    model_version text NOT NULL,
+    from_state text NOT NULL,
+    to_state text NOT NULL,
+    transition_count bigint NOT NULL,
+    CONSTRAINT markov_transitions_count_positive CHECK ((transition_count > 0))
+);
+
+ALTER TABLE ONLY apportion.markov_transitions FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE apportion.pending_allocations (
     tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
     model_version text NOT NULL,
@@ -2013,6 +2543,12 @@ ALTER TABLE ONLY apportion.jobs_done
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_live_pkey PRIMARY KEY (id, state);
 
+ALTER TABLE ONLY apportion.markov_removal_effects
+    ADD CONSTRAINT markov_removal_effects_pkey PRIMARY KEY (tenant_id, model_version, channel);
+
+ALTER TABLE ONLY apportion.markov_transitions
+    ADD CONSTRAINT markov_transitions_pkey PRIMARY KEY (tenant_id, model_version, from_state, to_state);
+
 ALTER TABLE ONLY apportion.pending_allocations
     ADD CONSTRAINT pending_allocations_pkey PRIMARY KEY (tenant_id, model_version, event_id);
 
@@ -2039,6 +2575,9 @@ ALTER TABLE apportion.touchpoints
 
 ALTER TABLE ONLY apportion.touchpoints
     ADD CONSTRAINT touchpoints_pkey PRIMARY KEY (tenant_id, id);
+
+ALTER TABLE ONLY apportion.trained_models
+    ADD CONSTRAINT trained_models_pkey PRIMARY KEY (tenant_id, model_version);
 
 ALTER TABLE ONLY apportion.worker_failed_jobs
     ADD CONSTRAINT worker_failed_jobs_pkey PRIMARY KEY (id);
@@ -2099,9 +2638,15 @@ CREATE TRIGGER jobs_live_reschedule BEFORE UPDATE OF run_at ON apportion.jobs_li
 
 CREATE TRIGGER jobs_notify AFTER INSERT ON apportion.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.notify_new_jobs();
 
+CREATE TRIGGER markov_removal_effects_immutable BEFORE DELETE OR UPDATE ON apportion.markov_removal_effects FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_trained_change();
+
+CREATE TRIGGER markov_transitions_immutable BEFORE DELETE OR UPDATE ON apportion.markov_transitions FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_trained_change();
+
 CREATE TRIGGER queue_tasks_regenerate_dispatcher AFTER INSERT OR DELETE OR UPDATE ON apportion.queue_tasks FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.queue_tasks_changed();
 
 CREATE TRIGGER touchpoints_check_tenant BEFORE INSERT OR UPDATE ON apportion.touchpoints FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+
+CREATE TRIGGER trained_models_immutable BEFORE DELETE OR UPDATE ON apportion.trained_models FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_trained_change();
 
 ALTER TABLE ONLY apportion.attribution_allocations
     ADD CONSTRAINT attribution_allocations_channel_fk FOREIGN KEY (tenant_id, channel) REFERENCES apportion.channels(tenant_id, code);
@@ -2121,6 +2666,12 @@ ALTER TABLE ONLY apportion.channels
 ALTER TABLE ONLY apportion.jobs_live
     ADD CONSTRAINT jobs_task_registered FOREIGN KEY (queue, task) REFERENCES apportion.queue_tasks(queue, task);
 
+ALTER TABLE ONLY apportion.markov_removal_effects
+    ADD CONSTRAINT markov_removal_effects_tenant_id_model_version_fkey FOREIGN KEY (tenant_id, model_version) REFERENCES apportion.trained_models(tenant_id, model_version);
+
+ALTER TABLE ONLY apportion.markov_transitions
+    ADD CONSTRAINT markov_transitions_tenant_id_model_version_fkey FOREIGN KEY (tenant_id, model_version) REFERENCES apportion.trained_models(tenant_id, model_version);
+
 ALTER TABLE ONLY apportion.tenant_bindings
     ADD CONSTRAINT tenant_bindings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id) ON DELETE CASCADE;
 
@@ -2132,6 +2683,12 @@ ALTER TABLE ONLY apportion.tenant_models
 
 ALTER TABLE ONLY apportion.touchpoints
     ADD CONSTRAINT touchpoints_channel_in_taxonomy FOREIGN KEY (tenant_id, channel) REFERENCES apportion.channels(tenant_id, code);
+
+ALTER TABLE ONLY apportion.trained_models
+    ADD CONSTRAINT trained_models_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
+
+ALTER TABLE ONLY apportion.trained_models
+    ADD CONSTRAINT trained_models_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id);
 
 ALTER TABLE apportion.attribution_allocations ENABLE ROW LEVEL SECURITY;
 
@@ -2145,6 +2702,10 @@ ALTER TABLE apportion.jobs_done ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.jobs_live ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE apportion.markov_removal_effects ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE apportion.markov_transitions ENABLE ROW LEVEL SECURITY;
+
 CREATE POLICY owner_admin ON apportion.attribution_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.attribution_events TO apportion_owner USING (true) WITH CHECK (true);
@@ -2157,6 +2718,10 @@ CREATE POLICY owner_admin ON apportion.jobs_done TO apportion_owner USING (true)
 
 CREATE POLICY owner_admin ON apportion.jobs_live TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.markov_removal_effects TO apportion_owner USING (true) WITH CHECK (true);
+
+CREATE POLICY owner_admin ON apportion.markov_transitions TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.tenant_bindings TO apportion_owner USING (true) WITH CHECK (true);
@@ -2166,6 +2731,8 @@ CREATE POLICY owner_admin ON apportion.tenant_models TO apportion_owner USING (t
 CREATE POLICY owner_admin ON apportion.tenants TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.touchpoints TO apportion_owner USING (true) WITH CHECK (true);
+
+CREATE POLICY owner_admin ON apportion.trained_models TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.worker_failed_jobs TO apportion_owner USING (true) WITH CHECK (true);
 
@@ -2193,6 +2760,10 @@ CREATE POLICY tenant_isolation ON apportion.jobs_done TO apportion_ingest, appor
 
 CREATE POLICY tenant_isolation ON apportion.jobs_live TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
+CREATE POLICY tenant_isolation ON apportion.markov_removal_effects TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.markov_transitions TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
 CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.tenant_models TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
@@ -2201,6 +2772,8 @@ CREATE POLICY tenant_isolation ON apportion.tenants TO apportion_ingest, apporti
 
 CREATE POLICY tenant_isolation ON apportion.touchpoints TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
+CREATE POLICY tenant_isolation ON apportion.trained_models TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
 CREATE POLICY tenant_isolation ON apportion.worker_failed_jobs TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 ALTER TABLE apportion.tenant_models ENABLE ROW LEVEL SECURITY;
@@ -2208,6 +2781,8 @@ ALTER TABLE apportion.tenant_models ENABLE ROW LEVEL SECURITY;
 ALTER TABLE apportion.tenants ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.touchpoints ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE apportion.trained_models ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.worker_failed_jobs ENABLE ROW LEVEL SECURITY;
 
@@ -2276,6 +2851,28 @@ REVOKE ALL ON FUNCTION apportion.job_status(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_worker;
 
+REVOKE ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.markov_solve(p_from text[], p_to text[], p_count bigint[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.markov_solve(p_from text[], p_to text[], p_count bigint[]) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.markov_solve(p_from text[], p_to text[], p_count bigint[]) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.markov_summary(p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.markov_summary(p_model_version text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.markov_summary(p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.markov_summary(p_model_version text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.markov_summary(p_model_version text) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.markov_training_window(p_params jsonb, OUT training_start timestamp with time zone, OUT training_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.markov_training_window(p_params jsonb, OUT training_start timestamp with time zone, OUT training_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.markov_training_window(p_params jsonb, OUT training_start timestamp with time zone, OUT training_end timestamp with time zone) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.markov_transition_counts(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.markov_transition_counts(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.markov_transition_counts(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) TO apportion_worker;
 
@@ -2289,6 +2886,10 @@ GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_def
 REVOKE ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.param_share(p_params jsonb, p_key text, p_default numeric) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.param_timestamp(p_params jsonb, p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.param_timestamp(p_params jsonb, p_key text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.param_timestamp(p_params jsonb, p_key text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text) TO apportion_worker;
@@ -2331,6 +2932,7 @@ GRANT SELECT ON TABLE apportion.attribution_models TO apportion_allocator;
 REVOKE ALL ON FUNCTION apportion.require_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.require_model(p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.require_tenant() FROM PUBLIC;
@@ -2338,6 +2940,17 @@ GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.require_tenant() TO apportion_allocator;
+
+GRANT SELECT ON TABLE apportion.trained_models TO apportion_ingest;
+GRANT SELECT,INSERT ON TABLE apportion.trained_models TO apportion_worker;
+GRANT SELECT ON TABLE apportion.trained_models TO apportion_reader;
+GRANT SELECT,INSERT ON TABLE apportion.trained_models TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.require_trained(p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.require_trained(p_model_version text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.require_trained(p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.require_trained(p_model_version text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.require_trained(p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.resolve_failed_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.resolve_failed_job(p_job_id bigint) TO apportion_worker;
@@ -2386,6 +2999,13 @@ GRANT ALL ON FUNCTION apportion.task_reclaim_leases(p_payload jsonb) TO apportio
 REVOKE ALL ON FUNCTION apportion.task_recompute_window(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_recompute_window(p_payload jsonb) TO apportion_worker;
 
+REVOKE ALL ON FUNCTION apportion.task_train_model(p_payload jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.task_train_model(p_payload jsonb) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.train_model(p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.check_tenant_write() FROM PUBLIC;
@@ -2399,6 +3019,8 @@ REVOKE ALL ON FUNCTION apportion_internal.enforce_queued_job_caps() FROM PUBLIC;
 REVOKE ALL ON FUNCTION apportion_internal.enqueue_new_events() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.forbid_model_change() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.forbid_trained_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.generate_task_dispatcher() FROM PUBLIC;
 
@@ -2478,6 +3100,16 @@ GRANT UPDATE(attempt_log) ON TABLE apportion.jobs TO apportion_worker;
 GRANT UPDATE(started_at) ON TABLE apportion.jobs TO apportion_worker;
 
 GRANT UPDATE(finished_at) ON TABLE apportion.jobs TO apportion_worker;
+
+GRANT SELECT ON TABLE apportion.markov_removal_effects TO apportion_ingest;
+GRANT SELECT,INSERT ON TABLE apportion.markov_removal_effects TO apportion_worker;
+GRANT SELECT ON TABLE apportion.markov_removal_effects TO apportion_reader;
+GRANT SELECT,INSERT ON TABLE apportion.markov_removal_effects TO apportion_allocator;
+
+GRANT SELECT ON TABLE apportion.markov_transitions TO apportion_ingest;
+GRANT SELECT,INSERT ON TABLE apportion.markov_transitions TO apportion_worker;
+GRANT SELECT ON TABLE apportion.markov_transitions TO apportion_reader;
+GRANT SELECT,INSERT ON TABLE apportion.markov_transitions TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.pending_allocations TO apportion_ingest;
 GRANT SELECT,DELETE,UPDATE ON TABLE apportion.pending_allocations TO apportion_worker;

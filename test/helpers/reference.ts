@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 
 export type Kind =
-  | 'last_touch' | 'last_non_direct' | 'first_touch' | 'linear' | 'time_decay' | 'position_based' | 'fixed_split';
+  | 'last_touch' | 'last_non_direct' | 'first_touch' | 'linear' | 'time_decay' | 'position_based' | 'fixed_split'
+  | 'markov';
 
 export interface ModelParams {
   lookback?: string;
@@ -17,6 +18,8 @@ export interface ModelParams {
   last?: number;
   channels?: string[];
   weights?: number[];
+  training_start?: string;
+  training_end?: string;
 }
 
 export interface Touch {
@@ -167,6 +170,8 @@ export function decayWeight(dtMicros: bigint, halfLifeMicros: bigint): Rat {
 export interface Model {
   kind: Kind;
   params: ModelParams;
+  /** markov: the tenant's trained state (trainMarkov) */
+  trained?: MarkovState;
 }
 
 /**
@@ -192,6 +197,16 @@ export function allocate(event: ConversionEvent, touches: Touch[], model: Model,
     const n = inWindow.length;
     if (n === 0) {
       addWeight(fallback, rat(1n));
+    } else if (model.kind === 'markov') {
+      // Per channel: its removal effect over the event's channels' sum; a
+      // channel unseen in training weighs 0; all 0: each touch weighs 1.
+      const re = model.trained!.removalEffects;
+      for (const t of inWindow) counts.set(t.channel, (counts.get(t.channel) ?? 0) + 1);
+      const channels = [...counts.keys()];
+      const sum = channels.reduce((acc, c) => add(acc, re.get(c) ?? rat(0n)), rat(0n));
+      for (const c of channels) {
+        addWeight(c, sum.n === 0n ? rat(BigInt(counts.get(c)!)) : div(re.get(c) ?? rat(0n), sum));
+      }
     } else {
       for (const t of inWindow) counts.set(t.channel, (counts.get(t.channel) ?? 0) + 1);
       const touchWeight: Rat[] = inWindow.map(() => rat(0n));
@@ -265,6 +280,122 @@ export function allocate(event: ConversionEvent, touches: Touch[], model: Model,
       touchpointCount: model.kind === 'fixed_split' ? 0 : counts.get(x.channel) ?? 0,
     }))
     .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+}
+
+// ---- markov: paths, counts, and the absorbing chain solved exactly --------
+
+export interface MarkovState {
+  /** "from>to" -> count; states are channels and (start), (conversion), (null) */
+  transitions: Map<string, bigint>;
+  paths: bigint;
+  conversions: bigint;
+  pConversion: Rat;
+  removalEffects: Map<string, Rat>;
+}
+
+const byTouchOrder = (a: Touch, b: Touch) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+function collapse(touches: Touch[]): string[] {
+  const out: string[] = [];
+  for (const t of [...touches].sort(byTouchOrder)) if (out[out.length - 1] !== t.channel) out.push(t.channel);
+  return out;
+}
+
+/** The training paths of docs/attribution.md, "Data-driven model: markov". */
+export function markovPaths(events: ConversionEvent[], touches: Touch[], lookback: bigint, start: bigint, end: bigint):
+  { channels: string[]; converted: boolean }[] {
+  const byCustomer = new Map<string, Touch[]>();
+  for (const t of touches) byCustomer.set(t.customerId, [...(byCustomer.get(t.customerId) ?? []), t]);
+  const eventsByCustomer = new Map<string, ConversionEvent[]>();
+  for (const e of events) eventsByCustomer.set(e.customerId, [...(eventsByCustomer.get(e.customerId) ?? []), e]);
+  const counts = (t: Touch, e: ConversionEvent) => t.customerId === e.customerId && t.at <= e.at && t.at >= e.at - lookback;
+  const paths: { channels: string[]; converted: boolean }[] = [];
+  for (const e of events) {
+    if (e.at < start || e.at >= end) continue;
+    const eligible = (byCustomer.get(e.customerId) ?? []).filter((t) => counts(t, e));
+    if (eligible.length > 0) paths.push({ channels: collapse(eligible), converted: true });
+  }
+  for (const [customer, own] of byCustomer) {
+    const evs = eventsByCustomer.get(customer) ?? [];
+    const loose = own.filter((t) => t.at >= start && t.at < end && !evs.some((e) => counts(t, e)));
+    if (loose.length > 0) paths.push({ channels: collapse(loose), converted: false });
+  }
+  return paths;
+}
+
+/**
+ * P(conversion) of the chain, from a rational Gauss-Jordan elimination of
+ * x_i = sum_j p_ij x_j + p_i,conv over the channels still in the chain
+ * (`removed`: a channel whose incoming transitions go to (null)).
+ */
+function conversionProbability(transitions: Map<string, bigint>, channels: string[], removed?: string): Rat {
+  const live = channels.filter((c) => c !== removed);
+  const index = new Map(live.map((c, i) => [c, i]));
+  const k = live.length;
+  const total = new Map<string, bigint>();
+  for (const [key, n] of transitions) {
+    const from = key.split('>')[0]!;
+    total.set(from, (total.get(from) ?? 0n) + n);
+  }
+  // Rows: (I - Q) x = r, as rationals.
+  const m: Rat[][] = live.map((_, i) => live.map((__, j) => rat(i === j ? 1n : 0n)).concat([rat(0n)]));
+  for (const [key, n] of transitions) {
+    const [from, to] = key.split('>') as [string, string];
+    const i = index.get(from);
+    if (i === undefined) continue;
+    const p = rat(n, total.get(from)!);
+    const j = index.get(to);
+    if (j !== undefined) m[i]![j] = sub(m[i]![j]!, p);
+    else if (to === '(conversion)') m[i]![k] = add(m[i]![k]!, p);
+  }
+  for (let c = 0; c < k; c++) {
+    const r = m.findIndex((row, i) => i >= c && row[c]!.n !== 0n);
+    if (r < 0) throw new Error('reference: singular chain');
+    [m[c], m[r]] = [m[r]!, m[c]!];
+    const pivot = m[c]![c]!;
+    m[c] = m[c]!.map((v) => div(v, pivot));
+    for (let i = 0; i < k; i++) {
+      if (i === c || m[i]![c]!.n === 0n) continue;
+      const f = m[i]![c]!;
+      m[i] = m[i]!.map((v, j) => sub(v, mul(f, m[c]![j]!)));
+    }
+  }
+  let p = rat(0n);
+  const startTotal = total.get('(start)') ?? 0n;
+  for (const [key, n] of transitions) {
+    const [from, to] = key.split('>') as [string, string];
+    if (from !== '(start)') continue;
+    const j = index.get(to);
+    if (j !== undefined) p = add(p, mul(rat(n, startTotal), m[j]![k]!));
+  }
+  return p;
+}
+
+/** Train: transition counts, P(conversion) and every channel's removal effect, by one solve per channel. */
+export function trainMarkov(events: ConversionEvent[], touches: Touch[], params: ModelParams): MarkovState {
+  const lookback = intervalMicros(params.lookback ?? '30 days');
+  const us = (text: string) => BigInt(Date.parse(text)) * 1000n;
+  const paths = markovPaths(events, touches, lookback, us(params.training_start!), us(params.training_end!));
+  const transitions = new Map<string, bigint>();
+  const bump = (from: string, to: string) => transitions.set(`${from}>${to}`, (transitions.get(`${from}>${to}`) ?? 0n) + 1n);
+  for (const path of paths) {
+    ['(start)', ...path.channels].forEach((from, i, states) => {
+      bump(from, i + 1 < states.length ? states[i + 1]! : path.converted ? '(conversion)' : '(null)');
+    });
+  }
+  const channels = [...new Set(paths.flatMap((p) => p.channels))].sort();
+  const pConversion = conversionProbability(transitions, channels);
+  const removalEffects = new Map<string, Rat>();
+  for (const c of channels) {
+    removalEffects.set(c, pConversion.n === 0n ? rat(0n) : sub(rat(1n), div(conversionProbability(transitions, channels, c), pConversion)));
+  }
+  return {
+    transitions,
+    paths: BigInt(paths.length),
+    conversions: BigInt(paths.filter((p) => p.converted).length),
+    pConversion,
+    removalEffects,
+  };
 }
 
 function md5(text: string): string {
