@@ -61,8 +61,18 @@ export function allocationWorkload(admin: postgres.Sql, tenants: string[], model
       return ids;
     },
     states,
-    allSucceeded(jobIds, timeoutMs = 60_000) {
-      return waitFor(`${jobIds.length} jobs to succeed`, async () => ((await states(jobIds)).succeeded === jobIds.length ? true : undefined), timeoutMs, 50);
+    async allSucceeded(jobIds, timeoutMs = 60_000) {
+      try {
+        return await waitFor(`${jobIds.length} jobs to succeed`, async () => ((await states(jobIds)).succeeded === jobIds.length ? true : undefined), timeoutMs, 50);
+      } catch (err) {
+        // Say where the rest stand: states, next run_at, leases, attempts.
+        const [where] = await admin`
+          select json_object_agg(state, n) as states, min(next_run) as next_run_at, max(lease) as latest_lease, max(attempts) as max_attempts
+            from (select state, count(*) as n, min(run_at) filter (where state = 'queued') as next_run,
+                         max(locked_until) as lease, max(attempts) as attempts
+                    from apportion.jobs where id = any(${jobIds}::bigint[]) group by state) s`;
+        throw new Error(`${(err as Error).message}; jobs now ${JSON.stringify(where)} at ${new Date().toISOString()}`);
+      }
     },
     async expectExactlyOneRunOfAllocations(jobIds) {
       let expectedRows = 0;
