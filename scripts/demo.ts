@@ -4,9 +4,11 @@
 // Starts Postgres (or uses DATABASE_URL), migrates, registers models, creates
 // three tenants with synthetic touchpoints and conversions ingested as
 // apportion_ingest, runs the orchestrator (as apportion_worker) until every
-// event is allocated for every active model, then prints each tenant's
-// revenue by channel with the models side by side, read as apportion_reader,
-// and shows that each tenant saw only its own data.
+// event is allocated for every active model (one tenant also trains a
+// data-driven markov version through the queue; its events wait for the
+// training), then prints each tenant's revenue by channel with the models
+// side by side, read as apportion_reader, the markov removal effects, and
+// shows that each tenant saw only its own data.
 import postgres from 'postgres';
 import { acquireDatabase } from './lib/cluster.js';
 import { loginRoleUrl } from './lib/roles.js';
@@ -23,10 +25,11 @@ const MODELS: [string, string, object][] = [
   ['time-decay-7d', 'time_decay', { half_life: '7 days' }],
   ['position-40-40', 'position_based', { first: 0.4, last: 0.4 }],
   ['last-non-direct-v1', 'last_non_direct', {}],
+  ['markov-jun-jul', 'markov', { training_start: '2025-06-01T00:00:00Z', training_end: '2025-08-01T00:00:00Z' }],
 ];
 
 const TENANTS = [
-  { name: 'Acme Outfitters', events: 400, touches: 1600, models: ['last-touch-v1', 'linear-v1', 'time-decay-7d', 'position-40-40'] },
+  { name: 'Acme Outfitters', events: 400, touches: 1600, models: ['last-touch-v1', 'linear-v1', 'time-decay-7d', 'position-40-40', 'markov-jun-jul'] },
   { name: 'Globex Software', events: 300, touches: 1500, models: ['first-touch-v1', 'linear-v1', 'last-non-direct-v1'] },
   { name: 'Initech Coffee', events: 250, touches: 900, models: ['last-touch-v1', 'linear-v1', 'time-decay-7d'] },
 ];
@@ -108,6 +111,12 @@ try {
                  from jsonb_to_recordset(${tx.json(events as never)}) as x(customer_id text, occurred_at timestamptz, revenue_cents bigint, external_event_id text)`;
     });
     step(`tenant ${t.name}: ${t.touches} touchpoints, ${t.events} conversions ingested; models ${t.models.join(', ')} active`);
+    const markov = t.models.filter((m) => MODELS.find((x) => x[0] === m)![1] === 'markov');
+    for (const m of markov) {
+      // The live path holds this version's events until the tenant has trained it.
+      await withTenant(ingest, id, (tx) => tx`select apportion.enqueue('attribution', 'train_model', ${tx.json({ model_version: m })})`);
+      step(`tenant ${t.name}: enqueued attribution.train_model for ${m}; its events wait for the training`);
+    }
   }
   const expected = tenants.reduce((n, t) => n + t.events * t.models.length, 0);
   const [queued] = await admin`select (select count(*)::int from apportion.pending_allocations) as pending,
@@ -120,7 +129,8 @@ try {
   const workStarted = performance.now();
   await worker.start();
   for (;;) {
-    const [s] = await admin`select count(*) filter (where state in ('queued', 'running'))::int as pending,
+    const [s] = await admin`select count(*) filter (where state in ('queued', 'running'))::int
+                                     + (select count(*)::int from apportion.pending_allocations) as pending,
                                    count(*) filter (where state = 'failed')::int as failed
                               from apportion.jobs where queue = 'attribution'`;
     if (s!.pending === 0) {
@@ -149,6 +159,24 @@ try {
     body.push(['TOTAL', ...t.models.map((m) => money(rows.filter((r) => r.model_version === m).reduce((s, r) => s + r.revenue_cents, 0n)))]);
     console.log(`\n${t.name} — revenue (USD) by channel, ${totals!.events} conversions, rows of ${totals!.tenants_seen} tenant(s) visible`);
     console.log(table(['channel', ...t.models], body));
+
+    for (const m of t.models.filter((v) => MODELS.find((x) => x[0] === v)![1] === 'markov')) {
+      const [trained] = await withTenant(reader, t.id, (tx) => tx`
+        select path_count, conversion_count, p_conversion_num || '/' || p_conversion_den as p from apportion.trained_models where model_version = ${m}`);
+      const summary = await withTenant(reader, t.id, (tx) => tx<{ channel: string; re: string; removal_effect: string; share: string }[]>`
+        select channel, removal_effect_num || '/' || removal_effect_den as re, removal_effect::text, share::text
+          from apportion.markov_summary(${m}) order by removal_effect desc, channel`);
+      // Exact fractions of real data run to many digits: show their size.
+      const fraction = (f: string) => {
+        const [n, d] = f.split('/');
+        return f.length > 24 ? `${n!.length}-digit / ${d!.length}-digit` : f;
+      };
+      console.log(`
+${m} for ${t.name}: trained on ${trained!.path_count} paths (${trained!.conversion_count} converting), ` +
+        `P(conversion) = ${fraction(trained!.p as string)}; removal effects, exact and rounded, and global shares:`);
+      console.log(table(['channel', 'removal effect (exact)', 'rounded', 'share'],
+        summary.map((r) => [r.channel, fraction(r.re), r.removal_effect, r.share])));
+    }
   }
 
   // Isolation: what each tenant's reader can see, and what no tenant sees.
