@@ -15,7 +15,7 @@ select functions_are('apportion', array[
     'run_tenant_jobs', 'schema_version', 'store_allocations', 'unbind_login', 'task_allocate_event',
     'task_allocate_pending', 'task_noop', 'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window',
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
-    'param_timestamp', 'require_trained', 'task_train_model', 'train_model'
+    'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -58,6 +58,8 @@ select is(
     'apportion.current_tenant_id()',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.exact_fraction(numeric,numeric)',
+    'apportion.explain_allocation(uuid,text)',
     'apportion.job_status(bigint)',
     'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
     'apportion.markov_solve(text[],text[],bigint[])',
@@ -126,6 +128,8 @@ select is(
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.exact_fraction(numeric,numeric)',
+    'apportion.explain_allocation(uuid,text)',
     'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
     'apportion.markov_solve(text[],text[],bigint[])',
     'apportion.markov_summary(text)',

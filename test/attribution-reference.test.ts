@@ -247,6 +247,32 @@ describe('the engine agrees with the reference implementation', () => {
     expect(compared).toBe(TENANTS.length * SINGLE_MODELS.length * SINGLE_SAMPLE);
   });
 
+  it(`explain_allocation: ${SINGLE_SAMPLE} events per tenant under every model give the stored rows and the exact weights`, async () => {
+    const mismatches: string[] = [];
+    let compared = 0;
+    for (const tenant of TENANTS) {
+      const { events: evs, touches } = data.get(tenant)!;
+      const byCustomer = groupByCustomer(touches);
+      const sample = evs.filter((_, i) => i % Math.floor(evs.length / SINGLE_SAMPLE) === 1).slice(0, SINGLE_SAMPLE);
+      for (const version of Object.keys(MODELS)) {
+        for (const e of sample) {
+          const want = allocate(e, byCustomer.get(e.customerId) ?? [], modelFor(tenant, version), DIRECT)
+            .map((a) => `${a.channel} ${a.cents} ${a.touchpointCount} ${a.weight.n}/${a.weight.d}`);
+          const rows = await withTenant(worker, tenant, (tx) => tx`
+            select distinct channel, allocated_revenue_cents::text as cents, touchpoint_count,
+                   channel_weight_num::text || '/' || channel_weight_den::text as weight
+              from apportion.explain_allocation(${e.id}, ${version})
+             where allocated_revenue_cents is not null order by channel`);
+          const got = rows.map((r) => `${r.channel} ${r.cents} ${r.touchpoint_count} ${r.weight}`);
+          if (JSON.stringify(got) !== JSON.stringify(want)) mismatches.push(`${tenant} ${version} ${e.id}: explain ${JSON.stringify(got)}, reference ${JSON.stringify(want)}`);
+          compared++;
+        }
+      }
+    }
+    expect(mismatches.slice(0, 20)).toEqual([]);
+    expect(compared).toBe(TENANTS.length * Object.keys(MODELS).length * SINGLE_SAMPLE);
+  });
+
   it('train_model: transition counts, P(conversion) and removal effects, exactly', async () => {
     const markov = Object.keys(MODELS).filter((v) => MODELS[v]!.kind === 'markov');
     let channels = 0;

@@ -43,6 +43,8 @@ export interface Allocation {
   cents: bigint;
   /** the channel's weight rounded half up to 6 decimals, as text "0.333333" */
   ratio: string;
+  /** the channel's exact weight */
+  weight: Rat;
   touchpointCount: number;
 }
 
@@ -277,6 +279,7 @@ export function allocate(event: ConversionEvent, touches: Touch[], model: Model,
       channel: x.channel,
       cents: x.floor + (extra.has(x.channel) ? 1n : 0n),
       ratio: scaledText(roundHalfUpScaled(x.weight, 6), 6),
+      weight: x.weight,
       touchpointCount: model.kind === 'fixed_split' ? 0 : counts.get(x.channel) ?? 0,
     }))
     .sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
