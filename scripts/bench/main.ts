@@ -17,6 +17,7 @@
 import { benchBindings, bindingsMarkdown } from './bindings.js';
 import { benchEngine, engineMarkdown } from './engine.js';
 import { benchLive, liveMarkdown } from './live.js';
+import { benchMarkov, markovMarkdown } from './markov.js';
 import { benchQueue, queueMarkdown } from './queue.js';
 import { machine, machineMarkdown, writeDocSection, writeResults } from './lib/report.js';
 import { numberFlag, runOnBenchDatabase } from './lib/run.js';
@@ -61,6 +62,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchLive(url, { shrink, log });
       return { json: result, markdown: liveMarkdown(result) };
+    },
+  },
+  {
+    name: 'markov',
+    title: 'Markov training',
+    async run({ url, shrink, log }) {
+      const result = await benchMarkov(url, { shrink, log });
+      return { json: result, markdown: markovMarkdown(result) };
     },
   },
   {
