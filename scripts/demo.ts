@@ -76,8 +76,10 @@ try {
   const ingestUrl = await loginRoleUrl(target.url, 'apportion_ingest', 'apportion_ingest_demo');
   const workerUrl = await loginRoleUrl(target.url, 'apportion_worker', 'apportion_worker_demo');
   const readerUrl = await loginRoleUrl(target.url, 'apportion_reader', 'apportion_reader_demo');
+  const allocatorUrl = await loginRoleUrl(target.url, 'apportion_allocator', 'apportion_allocator_demo');
   const ingest = connect(ingestUrl, { max: 2 });
   const reader = connect(readerUrl, { max: 2 });
+  const allocator = connect(allocatorUrl, { max: 1 });
 
   // Tenants and their data, ingested the way a service would.
   const tenants: { id: string; name: string; events: number; models: string[] }[] = [];
@@ -176,6 +178,28 @@ ${m} for ${t.name}: trained on ${trained!.path_count} paths (${trained!.conversi
         `P(conversion) = ${fraction(trained!.p as string)}; removal effects, exact and rounded, and global shares:`);
       console.log(table(['channel', 'removal effect (exact)', 'rounded', 'share'],
         summary.map((r) => [r.channel, fraction(r.re), r.removal_effect, r.share])));
+
+      // One conversion explained, as a service calling the SQL API would (apportion_allocator).
+      const rows = await withTenant(allocator, t.id, async (tx) => {
+        const [e] = await tx`
+          select a.event_id, e.revenue_cents from apportion.attribution_allocations a
+            join apportion.attribution_events e on e.id = a.event_id
+           where a.model_version = ${m} group by a.event_id, e.revenue_cents, e.external_event_id
+          having count(*) = 3 and sum(a.touchpoint_count) = 4 order by e.external_event_id limit 1`;
+        if (!e) return [];
+        return tx`select *, ${e.revenue_cents}::bigint as revenue_cents from apportion.explain_allocation(${e.event_id}, ${m})`;
+      });
+      if (rows.length > 0) {
+        console.log(`\nexplain_allocation of one ${money(BigInt(rows[0]!.revenue_cents))} USD conversion under ${m}: its customer's touches, then each channel's split`);
+        console.log(table(['touch at', 'channel', 'counted', 'touch weight'],
+          rows.filter((r) => r.touch_id).map((r) => [
+            new Date(r.occurred_at).toISOString().slice(0, 16).replace('T', ' '), r.channel,
+            r.counted ? `yes (#${r.touch_position})` : `no: ${r.reason}`, r.counted ? `${r.weight} (${fraction(`${r.weight_num}/${r.weight_den}`)})` : ''])));
+        const channels = [...new Map(rows.filter((r) => r.counted).map((r) => [r.channel, r])).values()];
+        console.log(table(['channel', 'removal effect', 'weight', 'exact share (cents)', 'floor', 'spare cent', 'cents'],
+          channels.map((r) => [r.channel, r.removal_effect_num === null ? '' : fraction(`${r.removal_effect_num}/${r.removal_effect_den}`),
+            r.channel_weight, fraction(`${r.share_num}/${r.share_den}`), String(r.floor_cents), r.leftover_cent ? 'yes' : 'no', String(r.allocated_revenue_cents)])));
+      }
     }
   }
 
@@ -194,6 +218,7 @@ ${m} for ${t.name}: trained on ${trained!.path_count} paths (${trained!.conversi
   console.log(`  no tenant set     sees ${none!.n} allocations`);
   await ingest.end();
   await reader.end();
+  await allocator.end();
   step('done');
 } finally {
   await worker?.stop('demo failed');
