@@ -163,6 +163,44 @@ describe('ingest', () => {
     expect(bad!.n).toBe(0);
     expect(rows.filter((r) => r.model_version === 'lt-1' && r.channel === 'unattributed')).toHaveLength(10); // c3 has no touches
   });
+
+  it('holds a markov version\'s events until attribution.train_model trains it, then allocates them', async () => {
+    const tenant = '00000000-0000-0000-0000-0000000000c4';
+    await admin`select apportion.create_tenant('markov live', ${tenant})`;
+    await admin`select apportion.register_model('mk-live', 'markov', '{"training_start": "2025-07-01", "training_end": "2025-08-01"}')`;
+    await withTenant(ingest, tenant, async (tx) => {
+      await tx`select apportion.activate_model('mk-live')`;
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values
+                 ('c1', 'email', '2025-07-01T09:00Z'), ('c1', 'display', '2025-07-01T10:00Z'),
+                 ('c2', 'display', '2025-07-02T08:00Z'), ('c3', 'referral', '2025-07-02T08:00Z')`;
+      await tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+               select 'c' || (g % 2 + 1), '2025-07-03T00:00Z'::timestamptz + g * interval '1 minute', 1000 + g, 'EUR'
+                 from generate_series(1, 20) g`;
+    });
+    // The live path's job ran and left the events waiting.
+    await waitFor('the live job to wait for training', async () => {
+      const [j] = await admin`select result from apportion.jobs where tenant_id = ${tenant} and task = 'allocate_pending' and state = 'succeeded'`;
+      return j?.result?.waiting_for === 'training' ? true : undefined;
+    });
+    expect(await allocations(tenant)).toHaveLength(0);
+    expect((await admin`select count(*)::int as n from apportion.pending_allocations where tenant_id = ${tenant}`)[0]!.n).toBe(20);
+
+    const trained = await waitForJob(await enqueueAs(tenant, 'train_model', { model_version: 'mk-live' }), tenant);
+    expect(trained.state).toBe('succeeded');
+    expect(trained.result).toMatchObject({ path_count: 21, conversion_count: 20, p_conversion: '20/21' });
+    const rows = await waitFor('allocations of the 20 events', async () => {
+      const r = await allocations(tenant);
+      return new Set(r.map((x) => x.event_id)).size === 20 ? r : undefined;
+    });
+    // 21 paths: each event one (c1's on email > display, c2's on display), and c3's referral, which never converts.
+    // RE(display) = 1 and RE(email) = 1/2: c1's events split 1 : 2 (email : display).
+    const [expected] = await withTenant(ingest, tenant, (tx) => tx`
+      select string_agg(channel || ' ' || removal_effect_num || '/' || removal_effect_den, ', ' order by channel) as re from apportion.markov_summary('mk-live')`);
+    expect(expected!.re).toBe('display 1/1, email 1/2, referral 0/1');
+    const c1 = rows.filter((r) => r.ratio === '0.333333' || r.ratio === '0.666667');
+    expect(c1.length).toBe(20);
+    expect((await admin`select count(*)::int as n from apportion.pending_allocations where tenant_id = ${tenant}`)[0]!.n).toBe(0);
+  });
 });
 
 describe('bad jobs', () => {
