@@ -344,11 +344,17 @@ grant execute on function apportion.compute_allocations(text, uuid[], timestampt
 -- upsert's speculative insertion per row or the stale-row search. Rows that
 -- appear meanwhile (a concurrent run on the same events) raise
 -- unique_violation, and the call takes the upsert path.
+-- History: a row's change_reason says why its current version was written:
+-- 'allocated' for an event's first rows, else p_reason (late_touchpoint
+-- from the live path, recompute otherwise). Rows it replaces or deletes go
+-- to allocation_history (triggers below), ended for the same reason.
+drop function if exists apportion.store_allocations(text, uuid[], timestamptz, timestamptz);
 create or replace function apportion.store_allocations(
   p_model_version text,
   p_event_ids uuid[],
   p_window_start timestamptz default null,
-  p_window_end timestamptz default null
+  p_window_end timestamptz default null,
+  p_reason text default 'recompute'
 )
 returns table (event_count bigint, allocation_count bigint)
 language plpgsql
@@ -361,6 +367,10 @@ declare
   v_events bigint;
   v_rows bigint;
 begin
+  if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
+    raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
+      using errcode = '22023';
+  end if;
   perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
@@ -400,16 +410,25 @@ begin
     end;
   end if;
 
+  -- Why rows this run replaces or deletes ended (the history triggers read it).
+  perform set_config('apportion.change_reason', p_reason, true);
   return query
   with computed as materialized (
     select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
   ),
+  prior as (
+    -- Events that had rows: theirs are restated, not first allocations.
+    select distinct x.event_id from apportion.attribution_allocations x
+     where x.tenant_id = v_tenant and x.model_version = p_model_version
+       and x.event_id in (select c.event_id from computed c)
+  ),
   upserted as (
     insert into apportion.attribution_allocations as a
       (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
-       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
+       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
     select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
+           case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
       from computed c
     on conflict (tenant_id, event_id, model_version, channel) do update
        set allocated_revenue_cents = excluded.allocated_revenue_cents,
@@ -418,7 +437,8 @@ begin
            currency = excluded.currency,
            event_occurred_at = excluded.event_occurred_at,
            correlation_id = excluded.correlation_id,
-           computed_at = excluded.computed_at
+           computed_at = excluded.computed_at,
+           change_reason = p_reason
      where (a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency, a.event_occurred_at)
            is distinct from
            (excluded.allocated_revenue_cents, excluded.allocation_ratio, excluded.touchpoint_count, excluded.currency, excluded.event_occurred_at)
@@ -442,9 +462,10 @@ begin
   select (select count(*) from (select distinct c.event_id from computed c) d),
          (select count(*) from computed c)
     from (select count(*) from upserted) u, (select count(*) from stale) s;
+  perform set_config('apportion.change_reason', '', true);
 end
 $$;
-grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker, apportion_allocator;
+grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
 
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
@@ -466,7 +487,7 @@ begin
     raise exception 'allocate_event: event % does not exist for the current tenant', coalesce(p_event_id::text, 'null')
       using errcode = '22023';
   end if;
-  perform apportion.store_allocations(p_model_version, array[p_event_id]);
+  perform apportion.store_allocations(p_model_version, array[p_event_id], null, null, 'recompute');
   return query
     select a.* from apportion.attribution_allocations a
      where a.tenant_id = v_tenant and a.event_id = p_event_id and a.model_version = p_model_version
@@ -502,9 +523,125 @@ end
 $$;
 grant execute on function apportion.recompute_window(timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
 
+-- History ----------------------------------------------------------------------
+-- Every version of an allocation row is kept: the current one in
+-- attribution_allocations (computed_at: since when; change_reason: why),
+-- every earlier or deleted one in allocation_history with when and why it
+-- ended. A first allocation writes no history (its rows are the current
+-- versions), so it costs nothing extra; restatements and deletions do.
+
+-- Replaced or deleted rows go to the history, ended now for the reason the
+-- writing run gave (apportion.change_reason, set by store_allocations;
+-- 'update' or 'delete' for a write outside it), with its correlation id.
+create or replace function apportion_internal.record_allocation_history()
+returns trigger
+language plpgsql
+as $$
+begin
+  insert into apportion.allocation_history
+    (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio, touchpoint_count,
+     currency, event_occurred_at, correlation_id, change_reason, valid_from, valid_to, ended_reason, ended_correlation_id)
+  select o.tenant_id, o.event_id, o.model_version, o.channel, o.allocated_revenue_cents, o.allocation_ratio, o.touchpoint_count,
+         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at, now(),
+         coalesce(nullif(current_setting('apportion.change_reason', true), ''), lower(tg_op)),
+         nullif(current_setting('app.correlation_id', true), '')::uuid
+    from old_rows o;
+  return null;
+end
+$$;
+
+create or replace trigger attribution_allocations_history_update
+  after update on apportion.attribution_allocations
+  referencing old table as old_rows
+  for each statement execute function apportion_internal.record_allocation_history();
+create or replace trigger attribution_allocations_history_delete
+  after delete on apportion.attribution_allocations
+  referencing old table as old_rows
+  for each statement execute function apportion_internal.record_allocation_history();
+
+-- The current tenant's allocation rows of one model version exactly as they
+-- stood at p_at: the versions current then (valid from computed_at, until
+-- replaced or deleted). A version's time is its writing transaction's
+-- start (now()): a report read at p_at while that transaction was still
+-- running did not see it yet.
+create or replace function apportion.allocations_as_of(p_model_version text, p_at timestamptz)
+returns table (
+  event_id uuid,
+  channel text,
+  allocated_revenue_cents bigint,
+  allocation_ratio numeric(7, 6),
+  touchpoint_count integer,
+  currency char(3),
+  event_occurred_at timestamptz,
+  correlation_id uuid,
+  computed_at timestamptz,
+  change_reason text
+)
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  if p_at is null or not isfinite(p_at) then
+    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
+  end if;
+  return query
+  select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
+         a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
+    from apportion.attribution_allocations a
+   where a.tenant_id = v_tenant and a.model_version = p_model_version and a.computed_at <= p_at
+  union all
+  select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
+         h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
+    from apportion.allocation_history h
+   where h.tenant_id = v_tenant and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at;
+end
+$$;
+grant execute on function apportion.allocations_as_of(text, timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+
+-- Every change to the current tenant's allocation rows: when, why, the
+-- amount before and after (null: the row did not exist, or was deleted)
+-- and the correlation id of the run that made it.
+create or replace view apportion.allocation_changes
+with (security_invoker = true)
+as
+with versions as (
+  select a.tenant_id, a.event_id, a.model_version, a.channel, a.allocated_revenue_cents as cents, a.change_reason,
+         a.correlation_id, a.computed_at as valid_from, null::timestamptz as valid_to, null::text as ended_reason,
+         null::uuid as ended_correlation_id
+    from apportion.attribution_allocations a
+  union all
+  select h.tenant_id, h.event_id, h.model_version, h.channel, h.allocated_revenue_cents, h.change_reason,
+         h.correlation_id, h.valid_from, h.valid_to, h.ended_reason, h.ended_correlation_id
+    from apportion.allocation_history h
+),
+ordered as (
+  select v.*, lag(v.cents) over k as previous_cents, lag(v.valid_to) over k as previous_to,
+         lead(v.valid_from) over k as next_from
+    from versions v
+  window k as (partition by v.tenant_id, v.event_id, v.model_version, v.channel order by v.valid_from, v.valid_to nulls last)
+)
+select o.tenant_id, o.event_id, o.model_version, o.channel, o.valid_from as changed_at, o.change_reason as reason,
+       case when o.previous_to = o.valid_from then o.previous_cents end as before_cents, o.cents as after_cents,
+       o.correlation_id
+  from ordered o
+union all
+select o.tenant_id, o.event_id, o.model_version, o.channel, o.valid_to, o.ended_reason, o.cents, null::bigint,
+       o.ended_correlation_id
+  from ordered o
+ where o.valid_to is not null and o.next_from is distinct from o.valid_to;
+
 -- Tables -----------------------------------------------------------------------
 
 alter table apportion.attribution_allocations alter column tenant_id set default apportion.current_tenant_id();
+alter table apportion.allocation_history alter column tenant_id set default apportion.current_tenant_id();
+select apportion_internal.define_tenant_policies('apportion.allocation_history');
+grant select on apportion.allocation_history, apportion.allocation_changes
+  to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+-- Written by the history triggers, as whoever changes allocations.
+grant insert on apportion.allocation_history to apportion_worker, apportion_allocator;
 
 select apportion_internal.define_tenant_policies('apportion.attribution_allocations');
 

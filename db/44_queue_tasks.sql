@@ -156,13 +156,13 @@ begin
   end if;
 
   begin
-    select * into v_result from apportion.store_allocations(v_model, v_ids);
+    select * into v_result from apportion.store_allocations(v_model, v_ids, null, null, 'late_touchpoint');
     v_events := v_result.event_count;
     v_rows := v_result.allocation_count;
   exception when others then
     for v_i in 1 .. cardinality(v_ids) loop
       begin
-        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]]);
+        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]], null, null, 'late_touchpoint');
         v_events := v_events + v_result.event_count;
         v_rows := v_rows + v_result.allocation_count;
       exception when others then

@@ -33,6 +33,80 @@ create or replace trigger attribution_events_enqueue_allocation
   referencing new table as new_events
   for each statement execute function apportion_internal.enqueue_new_events();
 
+-- Late touchpoints: a new touchpoint restates every event it counts for
+-- (same customer, touch time <= event time <= touch time + the model's
+-- lookback) under each of the tenant's active models that reads touches
+-- (not fixed_split), when that event has been allocated for the model or
+-- waits for it. Such events are recorded as pending work again and one
+-- allocate_pending job per (tenant, model) is enqueued: restatement takes
+-- the live path, set-based, and writes only rows that change. Events
+-- older than the tenant's restatement horizon (apportion.tenants
+-- .restatement_horizon, on the event's occurred_at, before now) are not
+-- restated: each statement's skips are counted per model in
+-- apportion.restatement_skips (recompute_window restates them on request).
+-- A pending row a running job holds is updated, not skipped: the insert
+-- waits for that job and then records the event again, so a job that read
+-- the data before this touchpoint cannot be the event's last word.
+create or replace function apportion_internal.restate_for_late_touches()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+begin
+  with affected as (
+    select distinct e.tenant_id, m.model_version, e.id as event_id,
+           e.occurred_at >= now() - t.restatement_horizon as in_horizon
+      from new_touches n
+      join apportion.tenant_models m on m.tenant_id = n.tenant_id
+      join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
+      join apportion.tenants t on t.id = n.tenant_id
+      join apportion.attribution_events e
+        on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
+       and e.occurred_at >= n.occurred_at
+       and e.occurred_at <= (n.occurred_at at time zone 'UTC'
+                             + coalesce((am.params ->> 'lookback')::interval, interval '30 days')) at time zone 'UTC'
+     where exists (select from apportion.attribution_allocations a
+                    where a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = m.model_version)
+        or exists (select from apportion.pending_allocations p
+                    where p.tenant_id = e.tenant_id and p.model_version = m.model_version and p.event_id = e.id)
+  ),
+  skipped as (
+    insert into apportion.restatement_skips (tenant_id, model_version, event_count, correlation_id)
+    select a.tenant_id, a.model_version, count(*), v_correlation
+      from affected a where not a.in_horizon
+     group by a.tenant_id, a.model_version
+    returning 1
+  ),
+  pending as (
+    insert into apportion.pending_allocations as p (tenant_id, model_version, event_id, correlation_id)
+    select a.tenant_id, a.model_version, a.event_id, v_correlation from affected a where a.in_horizon
+    on conflict (tenant_id, model_version, event_id) do update set enqueued_at = excluded.enqueued_at
+    returning p.tenant_id, p.model_version
+  )
+  insert into apportion.jobs (tenant_id, queue, task, payload)
+  select p.tenant_id, 'attribution', 'allocate_pending', jsonb_build_object('model_version', p.model_version)
+    from (select distinct pending.tenant_id, pending.model_version from pending) p
+   where (select count(*) from skipped) >= 0;
+  return null;
+end
+$$;
+
+create or replace trigger touchpoints_restate_allocations
+  after insert on apportion.touchpoints
+  referencing new table as new_touches
+  for each statement execute function apportion_internal.restate_for_late_touches();
+
+-- Restatements skipped per tenant and model: events older than the
+-- tenant's horizon that a late touchpoint would have changed.
+create or replace view apportion.restatements_skipped
+with (security_invoker = true)
+as
+select s.tenant_id, s.model_version, sum(s.event_count)::bigint as skipped_events, max(s.recorded_at) as last_skipped_at
+  from apportion.restatement_skips s
+ group by s.tenant_id, s.model_version;
+
 -- Tables -----------------------------------------------------------------------
 
 alter table apportion.pending_allocations alter column tenant_id set default apportion.current_tenant_id();
@@ -40,5 +114,11 @@ select apportion_internal.define_tenant_policies('apportion.pending_allocations'
 
 -- Ingest records pending work (through the trigger, as itself); the worker
 -- locks what it takes (FOR UPDATE needs UPDATE) and deletes it.
-grant select, insert on apportion.pending_allocations to apportion_ingest;
+grant select, insert, update (enqueued_at) on apportion.pending_allocations to apportion_ingest;
+
+alter table apportion.restatement_skips alter column tenant_id set default apportion.current_tenant_id();
+select apportion_internal.define_tenant_policies('apportion.restatement_skips');
+grant select on apportion.restatement_skips, apportion.restatements_skipped
+  to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+grant insert on apportion.restatement_skips to apportion_ingest;
 grant select, update, delete on apportion.pending_allocations to apportion_worker;

@@ -15,13 +15,15 @@ select functions_are('apportion', array[
     'run_tenant_jobs', 'schema_version', 'store_allocations', 'unbind_login', 'task_allocate_event',
     'task_allocate_pending', 'task_noop', 'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window',
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
-    'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation'
+    'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
+    'allocations_as_of', 'daily_channel_revenue_as_of'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
     'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps',
     'enqueue_new_events', 'forbid_model_change', 'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job',
-    'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change'
+    'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change', 'record_allocation_history',
+    'restate_for_late_touches'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(
@@ -30,8 +32,10 @@ select is(
       and has_function_privilege('apportion_ingest', p.oid, 'execute')),
   array[
     'apportion.activate_model(text)',
+    'apportion.allocations_as_of(text,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.deactivate_model(text)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
@@ -51,11 +55,13 @@ select is(
   array[
     'apportion.allocate_event(uuid,text)',
     'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.allocations_as_of(text,timestamp with time zone)',
     'apportion.claim_and_run_jobs(text,text[],integer,integer,integer)',
     'apportion.claim_jobs(text,text[],integer,integer)',
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
     'apportion.exact_fraction(numeric,numeric)',
@@ -90,7 +96,7 @@ select is(
     'apportion.run_task(text,text,jsonb)',
     'apportion.run_tenant_jobs(text,uuid,bigint[])',
     'apportion.schema_version()',
-    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
     'apportion.task_allocate_event(jsonb)',
     'apportion.task_allocate_pending(jsonb)',
     'apportion.task_noop(jsonb)',
@@ -108,8 +114,10 @@ select is(
     where p.pronamespace in ('apportion'::regnamespace, 'apportion_internal'::regnamespace)
       and has_function_privilege('apportion_reader', p.oid, 'execute')),
   array[
+    'apportion.allocations_as_of(text,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.markov_summary(text)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
@@ -125,9 +133,11 @@ select is(
   array[
     'apportion.allocate_event(uuid,text)',
     'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.allocations_as_of(text,timestamp with time zone)',
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
+    'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.exact_fraction(numeric,numeric)',
     'apportion.explain_allocation(uuid,text)',
     'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
@@ -144,7 +154,7 @@ select is(
     'apportion.require_trained(text)',
     'apportion.resolve_model_params(text,jsonb)',
     'apportion.schema_version()',
-    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
+    'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
     'apportion.train_model(text)'
   ]::text[],
   'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');

@@ -98,7 +98,7 @@ select results_eq(
 select results_eq(
   $$select * from apportion.allocate_event('00000000-0000-0000-0000-0000000000a1', '1.0.0')$$,
   $$select tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
-           touchpoint_count, currency, event_occurred_at, correlation_id, computed_at
+           touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason
       from backdated where event_id = '00000000-0000-0000-0000-0000000000a1' order by channel$$,
   'allocate_event(A) returns the same 3 rows, untouched');
 

@@ -42,7 +42,9 @@ CREATE TABLE apportion.attribution_allocations (
     event_occurred_at timestamp with time zone NOT NULL,
     correlation_id uuid,
     computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    change_reason text DEFAULT 'allocated'::text NOT NULL,
     CONSTRAINT attribution_allocations_cents_non_negative CHECK ((allocated_revenue_cents >= 0)),
+    CONSTRAINT attribution_allocations_change_reason_format CHECK ((change_reason ~ '^[a-z][a-z_]{0,62}$'::text)),
     CONSTRAINT attribution_allocations_ratio_range CHECK (((allocation_ratio >= (0)::numeric) AND (allocation_ratio <= (1)::numeric))),
     CONSTRAINT attribution_allocations_touchpoint_count_non_negative CHECK ((touchpoint_count >= 0))
 );
@@ -63,7 +65,7 @@ begin
     raise exception 'allocate_event: event % does not exist for the current tenant', coalesce(p_event_id::text, 'null')
       using errcode = '22023';
   end if;
-  perform apportion.store_allocations(p_model_version, array[p_event_id]);
+  perform apportion.store_allocations(p_model_version, array[p_event_id], null, null, 'recompute');
   return query
     select a.* from apportion.attribution_allocations a
      where a.tenant_id = v_tenant and a.event_id = p_event_id and a.model_version = p_model_version
@@ -255,6 +257,30 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
   select sg.event_id, coalesce(sg.channels[sg.chosen_pos], p_fallback_channel), sg.revenue_cents, 1::numeric,
          coalesce(cardinality(array_positions(sg.channels, sg.channels[sg.chosen_pos])), 0), sg.currency, sg.occurred_at
     from single sg;
+$$;
+
+CREATE FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) RETURNS TABLE(event_id uuid, channel text, allocated_revenue_cents bigint, allocation_ratio numeric, touchpoint_count integer, currency character, event_occurred_at timestamp with time zone, correlation_id uuid, computed_at timestamp with time zone, change_reason text)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  if p_at is null or not isfinite(p_at) then
+    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
+  end if;
+  return query
+  select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
+         a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
+    from apportion.attribution_allocations a
+   where a.tenant_id = v_tenant and a.model_version = p_model_version and a.computed_at <= p_at
+  union all
+  select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
+         h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
+    from apportion.allocation_history h
+   where h.tenant_id = v_tenant and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at;
+end
 $$;
 
 CREATE FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) RETURNS void
@@ -490,6 +516,31 @@ begin
   end if;
   raise exception 'login % may not act for tenant %: it is bound to other tenants (apportion.tenant_bindings)', session_user, v_tenant
     using errcode = '42501';
+end
+$$;
+
+CREATE FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) RETURNS TABLE(tenant_id uuid, day date, model_version text, currency character, channel text, revenue_cents numeric, event_count bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  if p_at is null or not isfinite(p_at) then
+    raise exception 'daily_channel_revenue_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
+  end if;
+  return query
+  select v_tenant, (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel,
+         sum(v.allocated_revenue_cents)::numeric, count(*)::bigint
+    from (select a.model_version, a.currency, a.channel, a.event_occurred_at, a.allocated_revenue_cents
+            from apportion.attribution_allocations a
+           where a.tenant_id = v_tenant and a.computed_at <= p_at
+          union all
+          select h.model_version, h.currency, h.channel, h.event_occurred_at, h.allocated_revenue_cents
+            from apportion.allocation_history h
+           where h.tenant_id = v_tenant and h.valid_to > p_at and h.valid_from <= p_at) v
+   group by (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel
+   order by 2, 3, 4, 5;
 end
 $$;
 
@@ -1774,10 +1825,10 @@ CREATE FUNCTION apportion.schema_version() RETURNS integer
   select 2
 $$;
 
-CREATE FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_window_end timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(event_count bigint, allocation_count bigint)
+CREATE FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_window_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reason text DEFAULT 'recompute'::text) RETURNS TABLE(event_count bigint, allocation_count bigint)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 declare
   v_tenant uuid := apportion.require_tenant();
   v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
@@ -1785,6 +1836,10 @@ declare
   v_events bigint;
   v_rows bigint;
 begin
+  if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
+    raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
+      using errcode = '22023';
+  end if;
   perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
@@ -1824,16 +1879,25 @@ begin
     end;
   end if;
 
+  -- Why rows this run replaces or deletes ended (the history triggers read it).
+  perform set_config('apportion.change_reason', p_reason, true);
   return query
   with computed as materialized (
     select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
   ),
+  prior as (
+    -- Events that had rows: theirs are restated, not first allocations.
+    select distinct x.event_id from apportion.attribution_allocations x
+     where x.tenant_id = v_tenant and x.model_version = p_model_version
+       and x.event_id in (select c.event_id from computed c)
+  ),
   upserted as (
     insert into apportion.attribution_allocations as a
       (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
-       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
+       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
     select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
+           case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
       from computed c
     on conflict (tenant_id, event_id, model_version, channel) do update
        set allocated_revenue_cents = excluded.allocated_revenue_cents,
@@ -1842,7 +1906,8 @@ begin
            currency = excluded.currency,
            event_occurred_at = excluded.event_occurred_at,
            correlation_id = excluded.correlation_id,
-           computed_at = excluded.computed_at
+           computed_at = excluded.computed_at,
+           change_reason = p_reason
      where (a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency, a.event_occurred_at)
            is distinct from
            (excluded.allocated_revenue_cents, excluded.allocation_ratio, excluded.touchpoint_count, excluded.currency, excluded.event_occurred_at)
@@ -1866,8 +1931,9 @@ begin
   select (select count(*) from (select distinct c.event_id from computed c) d),
          (select count(*) from computed c)
     from (select count(*) from upserted) u, (select count(*) from stale) s;
+  perform set_config('apportion.change_reason', '', true);
 end
-$$;
+$_$;
 
 CREATE FUNCTION apportion.task_allocate_event(p_payload jsonb) RETURNS jsonb
     LANGUAGE plpgsql
@@ -1926,13 +1992,13 @@ begin
   end if;
 
   begin
-    select * into v_result from apportion.store_allocations(v_model, v_ids);
+    select * into v_result from apportion.store_allocations(v_model, v_ids, null, null, 'late_touchpoint');
     v_events := v_result.event_count;
     v_rows := v_result.allocation_count;
   exception when others then
     for v_i in 1 .. cardinality(v_ids) loop
       begin
-        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]]);
+        select * into v_result from apportion.store_allocations(v_model, array[v_ids[v_i]], null, null, 'late_touchpoint');
         v_events := v_events + v_result.event_count;
         v_rows := v_rows + v_result.allocation_count;
       exception when others then
@@ -2364,6 +2430,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion_internal.record_allocation_history() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  insert into apportion.allocation_history
+    (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio, touchpoint_count,
+     currency, event_occurred_at, correlation_id, change_reason, valid_from, valid_to, ended_reason, ended_correlation_id)
+  select o.tenant_id, o.event_id, o.model_version, o.channel, o.allocated_revenue_cents, o.allocation_ratio, o.touchpoint_count,
+         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at, now(),
+         coalesce(nullif(current_setting('apportion.change_reason', true), ''), lower(tg_op)),
+         nullif(current_setting('app.correlation_id', true), '')::uuid
+    from old_rows o;
+  return null;
+end
+$$;
+
 CREATE FUNCTION apportion_internal.record_failure() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -2387,6 +2469,142 @@ begin
   return new;
 end
 $$;
+
+CREATE FUNCTION apportion_internal.restate_for_late_touches() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+begin
+  with affected as (
+    select distinct e.tenant_id, m.model_version, e.id as event_id,
+           e.occurred_at >= now() - t.restatement_horizon as in_horizon
+      from new_touches n
+      join apportion.tenant_models m on m.tenant_id = n.tenant_id
+      join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
+      join apportion.tenants t on t.id = n.tenant_id
+      join apportion.attribution_events e
+        on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
+       and e.occurred_at >= n.occurred_at
+       and e.occurred_at <= (n.occurred_at at time zone 'UTC'
+                             + coalesce((am.params ->> 'lookback')::interval, interval '30 days')) at time zone 'UTC'
+     where exists (select from apportion.attribution_allocations a
+                    where a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = m.model_version)
+        or exists (select from apportion.pending_allocations p
+                    where p.tenant_id = e.tenant_id and p.model_version = m.model_version and p.event_id = e.id)
+  ),
+  skipped as (
+    insert into apportion.restatement_skips (tenant_id, model_version, event_count, correlation_id)
+    select a.tenant_id, a.model_version, count(*), v_correlation
+      from affected a where not a.in_horizon
+     group by a.tenant_id, a.model_version
+    returning 1
+  ),
+  pending as (
+    insert into apportion.pending_allocations as p (tenant_id, model_version, event_id, correlation_id)
+    select a.tenant_id, a.model_version, a.event_id, v_correlation from affected a where a.in_horizon
+    on conflict (tenant_id, model_version, event_id) do update set enqueued_at = excluded.enqueued_at
+    returning p.tenant_id, p.model_version
+  )
+  insert into apportion.jobs (tenant_id, queue, task, payload)
+  select p.tenant_id, 'attribution', 'allocate_pending', jsonb_build_object('model_version', p.model_version)
+    from (select distinct pending.tenant_id, pending.model_version from pending) p
+   where (select count(*) from skipped) >= 0;
+  return null;
+end
+$$;
+
+CREATE TABLE apportion.allocation_history (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    event_id uuid NOT NULL,
+    model_version text NOT NULL,
+    channel text NOT NULL,
+    allocated_revenue_cents bigint NOT NULL,
+    allocation_ratio numeric(7,6) NOT NULL,
+    touchpoint_count integer NOT NULL,
+    currency character(3) NOT NULL,
+    event_occurred_at timestamp with time zone NOT NULL,
+    correlation_id uuid,
+    change_reason text NOT NULL,
+    valid_from timestamp with time zone NOT NULL,
+    valid_to timestamp with time zone NOT NULL,
+    ended_reason text NOT NULL,
+    ended_correlation_id uuid
+);
+
+ALTER TABLE ONLY apportion.allocation_history FORCE ROW LEVEL SECURITY;
+
+CREATE VIEW apportion.allocation_changes WITH (security_invoker='true') AS
+ WITH versions AS (
+         SELECT a.tenant_id,
+            a.event_id,
+            a.model_version,
+            a.channel,
+            a.allocated_revenue_cents AS cents,
+            a.change_reason,
+            a.correlation_id,
+            a.computed_at AS valid_from,
+            NULL::timestamp with time zone AS valid_to,
+            NULL::text AS ended_reason,
+            NULL::uuid AS ended_correlation_id
+           FROM apportion.attribution_allocations a
+        UNION ALL
+         SELECT h.tenant_id,
+            h.event_id,
+            h.model_version,
+            h.channel,
+            h.allocated_revenue_cents,
+            h.change_reason,
+            h.correlation_id,
+            h.valid_from,
+            h.valid_to,
+            h.ended_reason,
+            h.ended_correlation_id
+           FROM apportion.allocation_history h
+        ), ordered AS (
+         SELECT v.tenant_id,
+            v.event_id,
+            v.model_version,
+            v.channel,
+            v.cents,
+            v.change_reason,
+            v.correlation_id,
+            v.valid_from,
+            v.valid_to,
+            v.ended_reason,
+            v.ended_correlation_id,
+            lag(v.cents) OVER k AS previous_cents,
+            lag(v.valid_to) OVER k AS previous_to,
+            lead(v.valid_from) OVER k AS next_from
+           FROM versions v
+          WINDOW k AS (PARTITION BY v.tenant_id, v.event_id, v.model_version, v.channel ORDER BY v.valid_from, v.valid_to)
+        )
+ SELECT o.tenant_id,
+    o.event_id,
+    o.model_version,
+    o.channel,
+    o.valid_from AS changed_at,
+    o.change_reason AS reason,
+        CASE
+            WHEN (o.previous_to = o.valid_from) THEN o.previous_cents
+            ELSE NULL::bigint
+        END AS before_cents,
+    o.cents AS after_cents,
+    o.correlation_id
+   FROM ordered o
+UNION ALL
+ SELECT o.tenant_id,
+    o.event_id,
+    o.model_version,
+    o.channel,
+    o.valid_to AS changed_at,
+    o.ended_reason AS reason,
+    o.cents AS before_cents,
+    NULL::bigint AS after_cents,
+    o.ended_correlation_id AS correlation_id
+   FROM ordered o
+  WHERE ((o.valid_to IS NOT NULL) AND (o.next_from IS DISTINCT FROM o.valid_to));
 
 CREATE TABLE apportion.attribution_events (
     tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
@@ -2595,6 +2813,25 @@ CREATE TABLE apportion.queue_tasks (
     CONSTRAINT queue_tasks_tenant_scope CHECK ((tenant_scope = ANY (ARRAY['tenant'::text, 'system'::text, 'any'::text])))
 );
 
+CREATE TABLE apportion.restatement_skips (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    model_version text NOT NULL,
+    event_count bigint NOT NULL,
+    recorded_at timestamp with time zone DEFAULT now() NOT NULL,
+    correlation_id uuid,
+    CONSTRAINT restatement_skips_event_count_positive CHECK ((event_count > 0))
+);
+
+ALTER TABLE ONLY apportion.restatement_skips FORCE ROW LEVEL SECURITY;
+
+CREATE VIEW apportion.restatements_skipped WITH (security_invoker='true') AS
+ SELECT s.tenant_id,
+    s.model_version,
+    (sum(s.event_count))::bigint AS skipped_events,
+    max(s.recorded_at) AS last_skipped_at
+   FROM apportion.restatement_skips s
+  GROUP BY s.tenant_id, s.model_version;
+
 CREATE TABLE apportion.schema_migrations (
     id integer NOT NULL,
     name character varying(255) NOT NULL,
@@ -2632,8 +2869,10 @@ CREATE TABLE apportion.tenants (
     name text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     max_queued_jobs integer DEFAULT 1000000 NOT NULL,
+    restatement_horizon interval DEFAULT '90 days'::interval NOT NULL,
     CONSTRAINT tenants_max_queued_jobs_positive CHECK ((max_queued_jobs > 0)),
-    CONSTRAINT tenants_name_not_blank CHECK ((btrim(name) <> ''::text))
+    CONSTRAINT tenants_name_not_blank CHECK ((btrim(name) <> ''::text)),
+    CONSTRAINT tenants_restatement_horizon_range CHECK (((restatement_horizon >= '00:00:00'::interval) AND (restatement_horizon <= '100 years'::interval)))
 );
 
 ALTER TABLE ONLY apportion.tenants FORCE ROW LEVEL SECURITY;
@@ -2762,7 +3001,13 @@ ALTER TABLE ONLY apportion.trained_models
 ALTER TABLE ONLY apportion.worker_failed_jobs
     ADD CONSTRAINT worker_failed_jobs_pkey PRIMARY KEY (id);
 
+CREATE INDEX allocation_history_as_of_idx ON apportion.allocation_history USING btree (tenant_id, model_version, valid_to, valid_from);
+
+CREATE INDEX allocation_history_key_idx ON apportion.allocation_history USING btree (tenant_id, event_id, model_version, channel, valid_from);
+
 CREATE INDEX attribution_allocations_daily_idx ON apportion.attribution_allocations USING btree (tenant_id, model_version, (((event_occurred_at AT TIME ZONE 'UTC'::text))::date));
+
+CREATE INDEX attribution_events_customer_idx ON apportion.attribution_events USING btree (tenant_id, customer_id, occurred_at);
 
 CREATE INDEX attribution_events_occurred_at_idx ON apportion.attribution_events USING btree (tenant_id, occurred_at);
 
@@ -2784,6 +3029,8 @@ CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id I
 
 CREATE INDEX jobs_scheduled_idx ON apportion.jobs_live USING btree (run_at) WHERE ((state = 'queued'::text) AND scheduled);
 
+CREATE INDEX restatement_skips_tenant_idx ON apportion.restatement_skips USING btree (tenant_id, model_version);
+
 CREATE INDEX touchpoints_lookback_idx ON apportion.touchpoints USING btree (tenant_id, customer_id, occurred_at, id) INCLUDE (channel);
 
 CREATE INDEX worker_failed_jobs_correlation_idx ON apportion.worker_failed_jobs USING btree (correlation_id) WHERE (correlation_id IS NOT NULL);
@@ -2799,6 +3046,10 @@ ALTER INDEX apportion.jobs_key ATTACH PARTITION apportion.jobs_done_pkey;
 ALTER INDEX apportion.jobs_correlation_idx ATTACH PARTITION apportion.jobs_live_correlation_id_idx;
 
 ALTER INDEX apportion.jobs_key ATTACH PARTITION apportion.jobs_live_pkey;
+
+CREATE TRIGGER attribution_allocations_history_delete AFTER DELETE ON apportion.attribution_allocations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.record_allocation_history();
+
+CREATE TRIGGER attribution_allocations_history_update AFTER UPDATE ON apportion.attribution_allocations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.record_allocation_history();
 
 CREATE TRIGGER attribution_events_check_tenant BEFORE INSERT OR UPDATE ON apportion.attribution_events FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
@@ -2825,6 +3076,8 @@ CREATE TRIGGER markov_transitions_immutable BEFORE DELETE OR UPDATE ON apportion
 CREATE TRIGGER queue_tasks_regenerate_dispatcher AFTER INSERT OR DELETE OR UPDATE ON apportion.queue_tasks FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.queue_tasks_changed();
 
 CREATE TRIGGER touchpoints_check_tenant BEFORE INSERT OR UPDATE ON apportion.touchpoints FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+
+CREATE TRIGGER touchpoints_restate_allocations AFTER INSERT ON apportion.touchpoints REFERENCING NEW TABLE AS new_touches FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.restate_for_late_touches();
 
 CREATE TRIGGER trained_models_immutable BEFORE DELETE OR UPDATE ON apportion.trained_models FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_trained_change();
 
@@ -2870,6 +3123,8 @@ ALTER TABLE ONLY apportion.trained_models
 ALTER TABLE ONLY apportion.trained_models
     ADD CONSTRAINT trained_models_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id);
 
+ALTER TABLE apportion.allocation_history ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE apportion.attribution_allocations ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.attribution_events ENABLE ROW LEVEL SECURITY;
@@ -2885,6 +3140,8 @@ ALTER TABLE apportion.jobs_live ENABLE ROW LEVEL SECURITY;
 ALTER TABLE apportion.markov_removal_effects ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.markov_transitions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY owner_admin ON apportion.allocation_history TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.attribution_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
@@ -2904,6 +3161,8 @@ CREATE POLICY owner_admin ON apportion.markov_transitions TO apportion_owner USI
 
 CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.restatement_skips TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.tenant_bindings TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.tenant_models TO apportion_owner USING (true) WITH CHECK (true);
@@ -2918,6 +3177,8 @@ CREATE POLICY owner_admin ON apportion.worker_failed_jobs TO apportion_owner USI
 
 ALTER TABLE apportion.pending_allocations ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE apportion.restatement_skips ENABLE ROW LEVEL SECURITY;
+
 CREATE POLICY system_jobs ON apportion.jobs TO apportion_worker USING ((tenant_id IS NULL)) WITH CHECK ((tenant_id IS NULL));
 
 CREATE POLICY system_jobs ON apportion.jobs_done TO apportion_worker USING ((tenant_id IS NULL)) WITH CHECK ((tenant_id IS NULL));
@@ -2927,6 +3188,8 @@ CREATE POLICY system_jobs ON apportion.jobs_live TO apportion_worker USING ((ten
 CREATE POLICY system_jobs ON apportion.worker_failed_jobs TO apportion_worker USING ((tenant_id IS NULL)) WITH CHECK ((tenant_id IS NULL));
 
 ALTER TABLE apportion.tenant_bindings ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON apportion.allocation_history TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.attribution_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
@@ -2945,6 +3208,8 @@ CREATE POLICY tenant_isolation ON apportion.markov_removal_effects TO apportion_
 CREATE POLICY tenant_isolation ON apportion.markov_transitions TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.restatement_skips TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.tenant_models TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
@@ -2996,6 +3261,12 @@ REVOKE ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_l
 GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion.claim_and_run_jobs(p_worker_id text, p_queues text[], p_limit integer, p_lease_seconds integer, p_run_max integer) FROM PUBLIC;
@@ -3015,6 +3286,12 @@ GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.deactivate_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.deactivate_model(p_model_version text) TO apportion_ingest;
@@ -3162,9 +3439,9 @@ GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.schema_version() TO apportion_allocator;
 
-REVOKE ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
-GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
+REVOKE ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) TO apportion_worker;
@@ -3218,9 +3495,23 @@ REVOKE ALL ON FUNCTION apportion_internal.prepare_job() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.queue_tasks_changed() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION apportion_internal.record_allocation_history() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION apportion_internal.record_failure() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.reschedule_job() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.restate_for_late_touches() FROM PUBLIC;
+
+GRANT SELECT ON TABLE apportion.allocation_history TO apportion_ingest;
+GRANT SELECT,INSERT ON TABLE apportion.allocation_history TO apportion_worker;
+GRANT SELECT ON TABLE apportion.allocation_history TO apportion_reader;
+GRANT SELECT,INSERT ON TABLE apportion.allocation_history TO apportion_allocator;
+
+GRANT SELECT ON TABLE apportion.allocation_changes TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.allocation_changes TO apportion_worker;
+GRANT SELECT ON TABLE apportion.allocation_changes TO apportion_reader;
+GRANT SELECT ON TABLE apportion.allocation_changes TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.attribution_events TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.attribution_events TO apportion_worker;
@@ -3302,9 +3593,21 @@ GRANT SELECT,INSERT ON TABLE apportion.markov_transitions TO apportion_allocator
 GRANT SELECT,INSERT ON TABLE apportion.pending_allocations TO apportion_ingest;
 GRANT SELECT,DELETE,UPDATE ON TABLE apportion.pending_allocations TO apportion_worker;
 
+GRANT UPDATE(enqueued_at) ON TABLE apportion.pending_allocations TO apportion_ingest;
+
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_worker;
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_reader;
+
+GRANT SELECT,INSERT ON TABLE apportion.restatement_skips TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.restatement_skips TO apportion_worker;
+GRANT SELECT ON TABLE apportion.restatement_skips TO apportion_reader;
+GRANT SELECT ON TABLE apportion.restatement_skips TO apportion_allocator;
+
+GRANT SELECT ON TABLE apportion.restatements_skipped TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.restatements_skipped TO apportion_worker;
+GRANT SELECT ON TABLE apportion.restatements_skipped TO apportion_reader;
+GRANT SELECT ON TABLE apportion.restatements_skipped TO apportion_allocator;
 
 GRANT SELECT,INSERT,DELETE ON TABLE apportion.tenant_models TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.tenant_models TO apportion_worker;
