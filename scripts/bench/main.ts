@@ -15,6 +15,7 @@
 // To add a section, append to SECTIONS: a name, and run(url) returning the
 // JSON to store and the markdown body of its docs section.
 import { benchBindings, bindingsMarkdown } from './bindings.js';
+import { benchChanges, changesMarkdown } from './changes.js';
 import { benchEngine, engineMarkdown } from './engine.js';
 import { benchLive, liveMarkdown } from './live.js';
 import { benchMarkov, markovMarkdown } from './markov.js';
@@ -70,6 +71,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchMarkov(url, { shrink, log });
       return { json: result, markdown: markovMarkdown(result) };
+    },
+  },
+  {
+    name: 'changes',
+    title: 'Data that changes: restatement, history, as-of',
+    async run({ url, shrink, log }) {
+      const result = await benchChanges(url, { shrink, log });
+      return { json: result, markdown: changesMarkdown(result) };
     },
   },
   {
