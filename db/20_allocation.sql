@@ -366,6 +366,7 @@ declare
   v_stored boolean;
   v_events bigint;
   v_rows bigint;
+  v_refunded uuid[];
 begin
   if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
     raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
@@ -403,6 +404,17 @@ begin
       select (select count(*) from (select distinct c.event_id from computed c) d),
              (select count(*) from inserted)
         into v_events, v_rows;
+      -- Refunds of these events are split again over their new allocation.
+      select array_agg(distinct f.event_id) into v_refunded
+        from apportion.refunds f
+       where f.tenant_id = v_tenant
+         and (p_event_ids is not null and f.event_id = any (p_event_ids)
+              or p_event_ids is null and exists (select from apportion.attribution_events e
+                                                  where e.tenant_id = v_tenant and e.id = f.event_id
+                                                    and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
+      if v_refunded is not null then
+        perform apportion.store_refund_allocations(v_refunded, p_model_version);
+      end if;
       return query select v_events, v_rows;
       return;
     exception when unique_violation then
@@ -463,6 +475,17 @@ begin
          (select count(*) from computed c)
     from (select count(*) from upserted) u, (select count(*) from stale) s;
   perform set_config('apportion.change_reason', '', true);
+  -- Refunds of these events are split again over their new allocation.
+  select array_agg(distinct f.event_id) into v_refunded
+    from apportion.refunds f
+   where f.tenant_id = v_tenant
+     and (p_event_ids is not null and f.event_id = any (p_event_ids)
+          or p_event_ids is null and exists (select from apportion.attribution_events e
+                                              where e.tenant_id = v_tenant and e.id = f.event_id
+                                                and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
+  if v_refunded is not null then
+    perform apportion.store_refund_allocations(v_refunded, p_model_version);
+  end if;
 end
 $$;
 grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;

@@ -16,14 +16,14 @@ select functions_are('apportion', array[
     'task_allocate_pending', 'task_noop', 'task_ping', 'task_prune', 'task_reclaim_leases', 'task_recompute_window',
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
     'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
-    'allocations_as_of', 'daily_channel_revenue_as_of'
+    'allocations_as_of', 'daily_channel_revenue_as_of', 'store_refund_allocations'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
     'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps',
     'enqueue_new_events', 'forbid_model_change', 'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job',
     'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change', 'record_allocation_history',
-    'restate_for_late_touches'
+    'restate_for_late_touches', 'check_and_split_refunds'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(
@@ -44,7 +44,8 @@ select is(
     'apportion.require_model(text)',
     'apportion.require_tenant()',
     'apportion.require_trained(text)',
-    'apportion.schema_version()'
+    'apportion.schema_version()',
+    'apportion.store_refund_allocations(uuid[],text)'
   ]::text[],
   'apportion_ingest may execute exactly these functions');
 
@@ -97,6 +98,7 @@ select is(
     'apportion.run_tenant_jobs(text,uuid,bigint[])',
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
+    'apportion.store_refund_allocations(uuid[],text)',
     'apportion.task_allocate_event(jsonb)',
     'apportion.task_allocate_pending(jsonb)',
     'apportion.task_noop(jsonb)',
@@ -155,6 +157,7 @@ select is(
     'apportion.resolve_model_params(text,jsonb)',
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
+    'apportion.store_refund_allocations(uuid[],text)',
     'apportion.train_model(text)'
   ]::text[],
   'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');

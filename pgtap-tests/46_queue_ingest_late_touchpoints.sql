@@ -66,8 +66,10 @@ select results_eq(
   'an allocation the late touch does not change is not written');
 select is((select count(*) from apportion.allocation_history where model_version = 'late-last'), 0::bigint, 'and has no history');
 select results_eq(
-  $$select event_id, channel, allocated_revenue_cents from apportion.attribution_allocations where event_id <> '00000000-0000-4000-8000-00000000e001' order by 1, 2$$,
-  $$select event_id, channel, allocated_revenue_cents from before_late where event_id <> '00000000-0000-4000-8000-00000000e001' order by 1, 2$$,
+  $$select event_id, model_version, channel, allocated_revenue_cents, computed_at from apportion.attribution_allocations
+     where event_id <> '00000000-0000-4000-8000-00000000e001' order by 1, 2, 3$$,
+  $$select event_id, model_version, channel, allocated_revenue_cents, computed_at from before_late
+     where event_id <> '00000000-0000-4000-8000-00000000e001' order by 1, 2, 3$$,
   'other customers'' events are untouched');
 
 -- Touches that do not count: after the event, or too long before it.

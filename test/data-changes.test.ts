@@ -1,16 +1,19 @@
 // Data that changes after it was allocated, with real commits: a seeded
-// random interleaving of event ingest, late touchpoints and recomputes over
-// two tenants and three models, drained through the live path between
-// steps. Afterwards every in-horizon allocation equals a from-scratch
-// computation over the final data, every event's parts sum to its revenue,
-// and every state the allocations were in after a drain is reproduced by
-// allocations_as_of at that time. Plus the race a late touchpoint must
+// random interleaving of event ingest, late touchpoints, refunds (partial,
+// full, several per event) and recomputes over two tenants and three
+// models, drained through the live path between steps. Afterwards every
+// in-horizon allocation equals a from-scratch computation over the final
+// data, every event's parts sum to its revenue, every refund split equals
+// the reference's (test/helpers/reference.ts) over the final allocation,
+// sums to its refund and leaves no channel below zero, and every state the
+// allocations were in after a drain is reproduced by allocations_as_of at
+// that time. Plus the race a late touchpoint must
 // win: a live job holding the event's pending row while the touch arrives.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant, type Sql } from '../orchestrator/db.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
-import { prng } from './helpers/reference.js';
+import { prng, splitRefunds, type Refund } from './helpers/reference.js';
 
 const TENANTS = ['da7a0000-0000-4000-8000-000000000001', 'da7a0000-0000-4000-8000-000000000002'];
 const MODELS = ['dc-linear', 'dc-decay', 'dc-last'];
@@ -85,7 +88,7 @@ const diff = (a: Rows, b: Rows) => {
 };
 
 describe('allocations follow the data', () => {
-  it(`${STEPS} random steps of ingest, late touches and recomputes: from-scratch equal, conserved, every past state reproducible`, async () => {
+  it(`${STEPS} random steps of ingest, late touches, refunds and recomputes: from-scratch equal, conserved, every past state reproducible`, async () => {
     const rand = prng(20261201);
     const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
     const now = Date.now();
@@ -93,6 +96,7 @@ describe('allocations follow the data', () => {
     const snapshots: { at: string; rows: Map<string, Rows> }[] = [];
     let lateTouches = 0;
     let recomputes = 0;
+    let refunds = 0;
     for (let step = 0; step < STEPS; step++) {
       const tenant = pick(TENANTS);
       const op = rand();
@@ -108,6 +112,20 @@ describe('allocations follow the data', () => {
           insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
           select customer_id, occurred_at, revenue_cents, 'USD'
             from jsonb_to_recordset(${tx.json(events)}) as x(customer_id text, occurred_at timestamptz, revenue_cents bigint)`);
+      } else if (op < 0.5) {
+        // A refund of an event with revenue left: partial, or all of what is left.
+        const [e] = await withTenant(ingest, tenant, (tx) => tx`
+          select e.id::text, e.revenue_cents - coalesce((select sum(f.amount_cents) from apportion.refunds f where f.event_id = e.id), 0) as left_cents
+            from apportion.attribution_events e
+           where e.revenue_cents > coalesce((select sum(f.amount_cents) from apportion.refunds f where f.event_id = e.id), 0)
+           order by md5(e.id::text || ${String(step)}) limit 1`);
+        if (e) {
+          const leftCents = BigInt(e.left_cents as string);
+          const amount = rand() < 0.3 ? leftCents : 1n + BigInt(Math.floor(rand() * Number(leftCents)));
+          await withTenant(ingest, tenant, (tx) => tx`
+            insert into apportion.refunds (event_id, amount_cents, occurred_at) values (${e.id}, ${amount.toString()}::bigint, ${at(30)})`);
+          refunds++;
+        }
       } else if (op < 0.8) {
         // Touches, most of them late for events already in.
         const n = 1 + Math.floor(rand() * 4);
@@ -133,8 +151,9 @@ describe('allocations follow the data', () => {
         snapshots.push({ at: t!.at as string, rows });
       }
     }
-    expect(lateTouches).toBeGreaterThan(50);
+    expect(lateTouches).toBeGreaterThan(30);
     expect(recomputes).toBeGreaterThan(3);
+    expect(refunds).toBeGreaterThan(5);
     // A late touch for an event past the horizon, for certain: counted, not restated.
     await withTenant(ingest, TENANTS[0]!, async (tx) => {
       await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('c-old', 'email', now() - interval '112 days')`;
@@ -168,6 +187,40 @@ describe('allocations follow the data', () => {
           join apportion.attribution_allocations a on a.tenant_id = e.tenant_id and a.event_id = e.id
          group by e.id, e.revenue_cents, a.model_version having sum(a.allocated_revenue_cents) <> e.revenue_cents) x`;
     expect(bad!.n).toBe(0);
+    // Refund splits: the reference's over the final allocation, exactly.
+    const splitRows = await admin`select tenant_id::text, refund_id::text, model_version, channel, refunded_cents::text as c from apportion.refund_allocations`;
+    const haveSplits = new Map(splitRows.map((r) => [`${r.tenant_id} ${r.model_version} ${r.refund_id} ${r.channel}`, r.c as string]));
+    const wantSplits = new Map<string, string>();
+    const allocs = await admin`select tenant_id::text, event_id::text, model_version, channel, allocated_revenue_cents::text as c from apportion.attribution_allocations`;
+    const refundRows = await admin`select tenant_id::text, id::text, event_id::text, amount_cents::text as c,
+                                          (extract(epoch from occurred_at) * 1000000)::bigint::text as at from apportion.refunds`;
+    const byEvent = new Map<string, Refund[]>();
+    for (const r of refundRows) byEvent.set(`${r.tenant_id} ${r.event_id}`, [...(byEvent.get(`${r.tenant_id} ${r.event_id}`) ?? []), { id: r.id, cents: BigInt(r.c), at: BigInt(r.at) }]);
+    const allocationOf = new Map<string, Map<string, bigint>>();
+    for (const a of allocs) {
+      const k = `${a.tenant_id} ${a.event_id} ${a.model_version}`;
+      allocationOf.set(k, (allocationOf.get(k) ?? new Map()).set(a.channel, BigInt(a.c)));
+    }
+    for (const [k, parts] of allocationOf) {
+      const [tenant, event, model] = k.split(' ');
+      const rs = byEvent.get(`${tenant} ${event}`);
+      if (!rs) continue;
+      for (const [refund, split] of splitRefunds(parts, rs)) for (const [c, v] of split) wantSplits.set(`${tenant} ${model} ${refund} ${c}`, v.toString());
+    }
+    const splitDiff = diff(wantSplits, haveSplits);
+    expect(splitDiff.slice(0, 10)).toEqual([]);
+    expect(wantSplits.size).toBeGreaterThan(10);
+    const [refundSums] = await admin`
+      select count(*)::int as n from (
+        select f.id, ra.model_version from apportion.refunds f join apportion.refund_allocations ra on ra.refund_id = f.id
+         group by f.id, f.amount_cents, ra.model_version having sum(ra.refunded_cents) <> f.amount_cents) x`;
+    expect(refundSums!.n).toBe(0);
+    const [belowZero] = await admin`
+      select count(*)::int as n from apportion.attribution_allocations a
+       where a.allocated_revenue_cents < (select coalesce(sum(ra.refunded_cents), 0) from apportion.refund_allocations ra
+                                           where ra.event_id = a.event_id and ra.model_version = a.model_version and ra.channel = a.channel)`;
+    expect(belowZero!.n).toBe(0);
+
     const [skips] = await admin`select coalesce(sum(skipped_events), 0)::int as n from apportion.restatements_skipped
                                  where tenant_id = ${TENANTS[0]!}`;
     expect(skips!.n).toBeGreaterThanOrEqual(MODELS.length);

@@ -1835,6 +1835,7 @@ declare
   v_stored boolean;
   v_events bigint;
   v_rows bigint;
+  v_refunded uuid[];
 begin
   if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
     raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
@@ -1872,6 +1873,17 @@ begin
       select (select count(*) from (select distinct c.event_id from computed c) d),
              (select count(*) from inserted)
         into v_events, v_rows;
+      -- Refunds of these events are split again over their new allocation.
+      select array_agg(distinct f.event_id) into v_refunded
+        from apportion.refunds f
+       where f.tenant_id = v_tenant
+         and (p_event_ids is not null and f.event_id = any (p_event_ids)
+              or p_event_ids is null and exists (select from apportion.attribution_events e
+                                                  where e.tenant_id = v_tenant and e.id = f.event_id
+                                                    and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
+      if v_refunded is not null then
+        perform apportion.store_refund_allocations(v_refunded, p_model_version);
+      end if;
       return query select v_events, v_rows;
       return;
     exception when unique_violation then
@@ -1932,8 +1944,88 @@ begin
          (select count(*) from computed c)
     from (select count(*) from upserted) u, (select count(*) from stale) s;
   perform set_config('apportion.change_reason', '', true);
+  -- Refunds of these events are split again over their new allocation.
+  select array_agg(distinct f.event_id) into v_refunded
+    from apportion.refunds f
+   where f.tenant_id = v_tenant
+     and (p_event_ids is not null and f.event_id = any (p_event_ids)
+          or p_event_ids is null and exists (select from apportion.attribution_events e
+                                              where e.tenant_id = v_tenant and e.id = f.event_id
+                                                and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
+  if v_refunded is not null then
+    perform apportion.store_refund_allocations(v_refunded, p_model_version);
+  end if;
 end
 $_$;
+
+CREATE FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_pair record;
+  v_refund record;
+  v_channels text[];
+  v_left numeric[];
+  v_parts numeric[];
+  v_rows bigint := 0;
+  v_n bigint;
+begin
+  delete from apportion.refund_allocations ra
+   where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
+     and (p_model_version is null or ra.model_version = p_model_version);
+
+  for v_pair in
+    select distinct a.event_id, a.model_version
+      from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
+       and (p_model_version is null or a.model_version = p_model_version)
+       and exists (select from apportion.refunds f where f.tenant_id = v_tenant and f.event_id = a.event_id)
+     order by a.event_id, a.model_version
+  loop
+    select array_agg(a.channel order by a.channel collate "C"), array_agg(a.allocated_revenue_cents::numeric order by a.channel collate "C")
+      into v_channels, v_left
+      from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.event_id = v_pair.event_id and a.model_version = v_pair.model_version;
+    for v_refund in
+      select f.id, f.amount_cents from apportion.refunds f
+       where f.tenant_id = v_tenant and f.event_id = v_pair.event_id
+       order by f.occurred_at, f.id
+    loop
+      -- This refund over what is left: floor, then largest remainders.
+      select array_agg(s.part order by s.i) into v_parts
+        from (
+          select r.i, r.fl + (r.rk <= r.leftover)::int as part
+            from (
+              select f.*, v_refund.amount_cents - sum(f.fl) over () as leftover,
+                     row_number() over (order by f.rem desc, md5(v_refund.id::text || ':' || f.channel) collate "C") as rk
+                from (
+                  select u.i, u.channel, div(v_refund.amount_cents * u.left_c, t.total) as fl,
+                         v_refund.amount_cents * u.left_c - div(v_refund.amount_cents * u.left_c, t.total) * t.total as rem
+                    from unnest(v_channels, v_left) with ordinality as u (channel, left_c, i)
+                   cross join (select sum(x) as total from unnest(v_left) x) t
+                   where t.total > 0
+                ) f
+            ) r
+        ) s;
+      if v_parts is null then
+        raise exception 'refund % of event %: nothing left to refund under model version %', v_refund.id, v_pair.event_id, v_pair.model_version
+          using errcode = '23514';
+      end if;
+      insert into apportion.refund_allocations (tenant_id, refund_id, event_id, model_version, channel, refunded_cents)
+      select v_tenant, v_refund.id, v_pair.event_id, v_pair.model_version, u.channel, u.part
+        from unnest(v_channels, v_parts) as u (channel, part)
+       where u.part > 0;
+      get diagnostics v_n = row_count;
+      v_rows := v_rows + v_n;
+      select array_agg(u.left_c - u.part order by u.i) into v_left
+        from unnest(v_left, v_parts) with ordinality as u (left_c, part, i);
+    end loop;
+  end loop;
+  return v_rows;
+end
+$$;
 
 CREATE FUNCTION apportion.task_allocate_event(p_payload jsonb) RETURNS jsonb
     LANGUAGE plpgsql
@@ -2206,6 +2298,35 @@ CREATE FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) RETURN
     AS $$
   with gone as (delete from apportion.tenant_bindings b where b.login = p_login and b.tenant_id = p_tenant_id returning 1)
   select exists (select from gone)
+$$;
+
+CREATE FUNCTION apportion_internal.check_and_split_refunds() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_over record;
+  v_events uuid[];
+begin
+  select array_agg(distinct n.event_id order by n.event_id) into v_events from new_refunds n;
+  perform pg_advisory_xact_lock(hashtext('apportion.refunds'), hashtext(x::text))
+     from unnest(v_events) x order by x;
+  select e.id, e.revenue_cents, e.currency, sum(f.amount_cents) as refunded into v_over
+    from apportion.attribution_events e
+    join apportion.refunds f on f.tenant_id = e.tenant_id and f.event_id = e.id
+   where (e.tenant_id, e.id) in (select n.tenant_id, n.event_id from new_refunds n)
+   group by e.id, e.revenue_cents, e.currency
+  having sum(f.amount_cents) > e.revenue_cents
+   order by e.id
+   limit 1;
+  if found then
+    raise exception 'refunds of event % would total % %, more than its revenue of % %: refused', v_over.id,
+      v_over.refunded, v_over.currency, v_over.revenue_cents, v_over.currency
+      using errcode = '23514', hint = 'An event''s refunds never exceed its revenue; the whole statement was refused.';
+  end if;
+  perform apportion.store_refund_allocations(v_events);
+  return null;
+end
 $$;
 
 CREATE FUNCTION apportion_internal.check_tenant_write() RETURNS trigger
@@ -2637,6 +2758,99 @@ CREATE TABLE apportion.channels (
 
 ALTER TABLE ONLY apportion.channels FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE apportion.refund_allocations (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    refund_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    model_version text NOT NULL,
+    channel text NOT NULL,
+    refunded_cents bigint NOT NULL,
+    CONSTRAINT refund_allocations_refunded_cents_positive CHECK ((refunded_cents > 0))
+);
+
+ALTER TABLE ONLY apportion.refund_allocations FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE apportion.refunds (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    event_id uuid NOT NULL,
+    amount_cents bigint NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    external_refund_id text,
+    reason text,
+    ingested_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT refunds_amount_cents_positive CHECK ((amount_cents > 0)),
+    CONSTRAINT refunds_external_refund_id_length CHECK (((length(external_refund_id) >= 1) AND (length(external_refund_id) <= 256))),
+    CONSTRAINT refunds_occurred_at_in_years_1_to_9999 CHECK (((occurred_at >= '0001-01-01 00:00:00+00'::timestamp with time zone) AND (occurred_at < '10000-01-01 00:00:00+00'::timestamp with time zone))),
+    CONSTRAINT refunds_reason_length CHECK ((length(reason) <= 1024))
+);
+
+ALTER TABLE ONLY apportion.refunds FORCE ROW LEVEL SECURITY;
+
+CREATE VIEW apportion.daily_channel_net_revenue WITH (security_invoker='true') AS
+ WITH gross AS (
+         SELECT a.tenant_id,
+            ((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date AS day,
+            a.model_version,
+            a.currency,
+            a.channel,
+            sum(a.allocated_revenue_cents) AS cents
+           FROM apportion.attribution_allocations a
+          GROUP BY a.tenant_id, (((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date), a.model_version, a.currency, a.channel
+        ), refunded AS (
+         SELECT ra.tenant_id,
+            ra.model_version,
+            ra.channel,
+            a.currency,
+            a.event_occurred_at,
+            f.occurred_at AS refunded_at,
+            ra.refunded_cents
+           FROM ((apportion.refund_allocations ra
+             JOIN apportion.attribution_allocations a ON (((a.tenant_id = ra.tenant_id) AND (a.event_id = ra.event_id) AND (a.model_version = ra.model_version) AND (a.channel = ra.channel))))
+             JOIN apportion.refunds f ON (((f.tenant_id = ra.tenant_id) AND (f.id = ra.refund_id))))
+        ), refunded_by_event_day AS (
+         SELECT r.tenant_id,
+            ((r.event_occurred_at AT TIME ZONE 'UTC'::text))::date AS day,
+            r.model_version,
+            r.currency,
+            r.channel,
+            sum(r.refunded_cents) AS cents
+           FROM refunded r
+          GROUP BY r.tenant_id, (((r.event_occurred_at AT TIME ZONE 'UTC'::text))::date), r.model_version, r.currency, r.channel
+        ), refunded_by_refund_day AS (
+         SELECT r.tenant_id,
+            ((r.refunded_at AT TIME ZONE 'UTC'::text))::date AS day,
+            r.model_version,
+            r.currency,
+            r.channel,
+            sum(r.refunded_cents) AS cents
+           FROM refunded r
+          GROUP BY r.tenant_id, (((r.refunded_at AT TIME ZONE 'UTC'::text))::date), r.model_version, r.currency, r.channel
+        )
+ SELECT 'accrual'::text AS basis,
+    tenant_id,
+    day,
+    model_version,
+    currency,
+    channel,
+    COALESCE(g.cents, (0)::numeric) AS gross_cents,
+    COALESCE(r.cents, (0)::numeric) AS refunded_cents,
+    (COALESCE(g.cents, (0)::numeric) - COALESCE(r.cents, (0)::numeric)) AS net_cents
+   FROM (gross g
+     FULL JOIN refunded_by_event_day r USING (tenant_id, day, model_version, currency, channel))
+UNION ALL
+ SELECT 'cash'::text AS basis,
+    tenant_id,
+    day,
+    model_version,
+    currency,
+    channel,
+    COALESCE(g.cents, (0)::numeric) AS gross_cents,
+    COALESCE(r.cents, (0)::numeric) AS refunded_cents,
+    (COALESCE(g.cents, (0)::numeric) - COALESCE(r.cents, (0)::numeric)) AS net_cents
+   FROM (gross g
+     FULL JOIN refunded_by_refund_day r USING (tenant_id, day, model_version, currency, channel));
+
 CREATE VIEW apportion.daily_channel_revenue WITH (security_invoker='true') AS
  SELECT a.tenant_id,
     ((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date AS day,
@@ -2974,6 +3188,15 @@ ALTER TABLE ONLY apportion.pending_allocations
 ALTER TABLE ONLY apportion.queue_tasks
     ADD CONSTRAINT queue_tasks_pkey PRIMARY KEY (queue, task);
 
+ALTER TABLE ONLY apportion.refund_allocations
+    ADD CONSTRAINT refund_allocations_pkey PRIMARY KEY (tenant_id, refund_id, model_version, channel);
+
+ALTER TABLE ONLY apportion.refunds
+    ADD CONSTRAINT refunds_external_refund_id_unique UNIQUE (tenant_id, external_refund_id);
+
+ALTER TABLE ONLY apportion.refunds
+    ADD CONSTRAINT refunds_pkey PRIMARY KEY (tenant_id, id);
+
 ALTER TABLE ONLY apportion.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (id);
 
@@ -3029,6 +3252,12 @@ CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id I
 
 CREATE INDEX jobs_scheduled_idx ON apportion.jobs_live USING btree (run_at) WHERE ((state = 'queued'::text) AND scheduled);
 
+CREATE INDEX refund_allocations_event_idx ON apportion.refund_allocations USING btree (tenant_id, event_id, model_version);
+
+CREATE INDEX refunds_event_idx ON apportion.refunds USING btree (tenant_id, event_id, occurred_at, id);
+
+CREATE INDEX refunds_occurred_at_idx ON apportion.refunds USING btree (tenant_id, occurred_at);
+
 CREATE INDEX restatement_skips_tenant_idx ON apportion.restatement_skips USING btree (tenant_id, model_version);
 
 CREATE INDEX touchpoints_lookback_idx ON apportion.touchpoints USING btree (tenant_id, customer_id, occurred_at, id) INCLUDE (channel);
@@ -3075,6 +3304,10 @@ CREATE TRIGGER markov_transitions_immutable BEFORE DELETE OR UPDATE ON apportion
 
 CREATE TRIGGER queue_tasks_regenerate_dispatcher AFTER INSERT OR DELETE OR UPDATE ON apportion.queue_tasks FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.queue_tasks_changed();
 
+CREATE TRIGGER refunds_check_and_split AFTER INSERT ON apportion.refunds REFERENCING NEW TABLE AS new_refunds FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.check_and_split_refunds();
+
+CREATE TRIGGER refunds_check_tenant BEFORE INSERT ON apportion.refunds FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+
 CREATE TRIGGER touchpoints_check_tenant BEFORE INSERT OR UPDATE ON apportion.touchpoints FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
 CREATE TRIGGER touchpoints_restate_allocations AFTER INSERT ON apportion.touchpoints REFERENCING NEW TABLE AS new_touches FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.restate_for_late_touches();
@@ -3104,6 +3337,18 @@ ALTER TABLE ONLY apportion.markov_removal_effects
 
 ALTER TABLE ONLY apportion.markov_transitions
     ADD CONSTRAINT markov_transitions_tenant_id_model_version_fkey FOREIGN KEY (tenant_id, model_version) REFERENCES apportion.trained_models(tenant_id, model_version);
+
+ALTER TABLE ONLY apportion.refund_allocations
+    ADD CONSTRAINT refund_allocations_model_version_fkey FOREIGN KEY (model_version) REFERENCES apportion.attribution_models(model_version);
+
+ALTER TABLE ONLY apportion.refund_allocations
+    ADD CONSTRAINT refund_allocations_tenant_id_refund_id_fkey FOREIGN KEY (tenant_id, refund_id) REFERENCES apportion.refunds(tenant_id, id);
+
+ALTER TABLE ONLY apportion.refunds
+    ADD CONSTRAINT refunds_event_fk FOREIGN KEY (tenant_id, event_id) REFERENCES apportion.attribution_events(tenant_id, id);
+
+ALTER TABLE ONLY apportion.refunds
+    ADD CONSTRAINT refunds_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id);
 
 ALTER TABLE ONLY apportion.tenant_bindings
     ADD CONSTRAINT tenant_bindings_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES apportion.tenants(id) ON DELETE CASCADE;
@@ -3161,6 +3406,10 @@ CREATE POLICY owner_admin ON apportion.markov_transitions TO apportion_owner USI
 
 CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.refund_allocations TO apportion_owner USING (true) WITH CHECK (true);
+
+CREATE POLICY owner_admin ON apportion.refunds TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.restatement_skips TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.tenant_bindings TO apportion_owner USING (true) WITH CHECK (true);
@@ -3176,6 +3425,10 @@ CREATE POLICY owner_admin ON apportion.trained_models TO apportion_owner USING (
 CREATE POLICY owner_admin ON apportion.worker_failed_jobs TO apportion_owner USING (true) WITH CHECK (true);
 
 ALTER TABLE apportion.pending_allocations ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE apportion.refund_allocations ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE apportion.refunds ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.restatement_skips ENABLE ROW LEVEL SECURITY;
 
@@ -3208,6 +3461,10 @@ CREATE POLICY tenant_isolation ON apportion.markov_removal_effects TO apportion_
 CREATE POLICY tenant_isolation ON apportion.markov_transitions TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.refund_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.refunds TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.restatement_skips TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
@@ -3443,6 +3700,11 @@ REVOKE ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event
 GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) TO apportion_worker;
 
@@ -3472,6 +3734,8 @@ GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_w
 GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.check_and_split_refunds() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.check_tenant_write() FROM PUBLIC;
 
@@ -3521,6 +3785,21 @@ GRANT SELECT,INSERT ON TABLE apportion.channels TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.channels TO apportion_worker;
 GRANT SELECT ON TABLE apportion.channels TO apportion_reader;
 GRANT SELECT ON TABLE apportion.channels TO apportion_allocator;
+
+GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_ingest;
+GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_worker;
+GRANT SELECT ON TABLE apportion.refund_allocations TO apportion_reader;
+GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_allocator;
+
+GRANT SELECT,INSERT ON TABLE apportion.refunds TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.refunds TO apportion_worker;
+GRANT SELECT ON TABLE apportion.refunds TO apportion_allocator;
+GRANT SELECT ON TABLE apportion.refunds TO apportion_reader;
+
+GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_worker;
+GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_reader;
+GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_worker;

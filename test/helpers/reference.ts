@@ -401,6 +401,40 @@ export function trainMarkov(events: ConversionEvent[], touches: Touch[], params:
   };
 }
 
+// ---- refunds --------------------------------------------------------------
+
+export interface Refund { id: string; cents: bigint; at: bigint }
+
+/**
+ * An event's refunds split over one model's allocation of it (channel ->
+ * cents): in order (at, id), each over what is left of each channel, floor
+ * then largest remainders, ties by md5(refund_id:channel). Returns
+ * refund id -> channel -> cents (parts of 0 left out).
+ */
+export function splitRefunds(allocation: Map<string, bigint>, refunds: Refund[]): Map<string, Map<string, bigint>> {
+  const left = new Map(allocation);
+  const out = new Map<string, Map<string, bigint>>();
+  const ordered = [...refunds].sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const r of ordered) {
+    const total = [...left.values()].reduce((x, y) => x + y, 0n);
+    if (total === 0n) throw new Error(`reference: nothing left to refund for ${r.id}`);
+    const parts = [...left].map(([channel, l]) => ({ channel, floor: (r.cents * l) / total, rem: (r.cents * l) % total, md5: md5(`${r.id}:${channel}`) }));
+    let spare = r.cents - parts.reduce((x, p) => x + p.floor, 0n);
+    for (const p of [...parts].sort((a, b) => (a.rem > b.rem ? -1 : a.rem < b.rem ? 1 : a.md5 < b.md5 ? -1 : a.md5 > b.md5 ? 1 : 0))) {
+      if (spare <= 0n) break;
+      p.floor += 1n;
+      spare--;
+    }
+    const split = new Map<string, bigint>();
+    for (const p of parts) {
+      if (p.floor > 0n) split.set(p.channel, p.floor);
+      left.set(p.channel, left.get(p.channel)! - p.floor);
+    }
+    out.set(r.id, split);
+  }
+  return out;
+}
+
 function md5(text: string): string {
   return createHash('md5').update(text, 'utf8').digest('hex');
 }

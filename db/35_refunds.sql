@@ -1,0 +1,193 @@
+-- Refunds: full, partial, chargebacks (docs/attribution.md, "Refunds").
+--
+-- apportion.refunds is ingest: apportion_ingest inserts a tenant's refunds
+-- of its events, idempotent on external_refund_id like events. An event's
+-- refunds never total more than its revenue: a statement that would make
+-- them is refused whole (23514).
+-- Each refund is split over what is left of each channel's part of the
+-- event's allocation, under every model version that allocated the event,
+-- into apportion.refund_allocations: refunds of an event in order
+-- (occurred_at, id); a refund of x cents gives channel c the floor of
+-- x * left_c / sum(left), then the cents left over go to the largest
+-- remainders, ties by md5(refund_id || ':' || channel). So each refund's
+-- parts sum to x, no channel is refunded more than it was credited, and a
+-- whole refund nets every channel to 0. The splits are recomputed whenever
+-- the event's allocation changes (store_allocations) or a refund of it is
+-- added.
+
+-- Recompute the refund splits of these events of the current tenant, under
+-- p_model_version or (null) every model version with allocations of them.
+-- Returns the number of split rows written.
+create or replace function apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text default null)
+returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+  v_pair record;
+  v_refund record;
+  v_channels text[];
+  v_left numeric[];
+  v_parts numeric[];
+  v_rows bigint := 0;
+  v_n bigint;
+begin
+  delete from apportion.refund_allocations ra
+   where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
+     and (p_model_version is null or ra.model_version = p_model_version);
+
+  for v_pair in
+    select distinct a.event_id, a.model_version
+      from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
+       and (p_model_version is null or a.model_version = p_model_version)
+       and exists (select from apportion.refunds f where f.tenant_id = v_tenant and f.event_id = a.event_id)
+     order by a.event_id, a.model_version
+  loop
+    select array_agg(a.channel order by a.channel collate "C"), array_agg(a.allocated_revenue_cents::numeric order by a.channel collate "C")
+      into v_channels, v_left
+      from apportion.attribution_allocations a
+     where a.tenant_id = v_tenant and a.event_id = v_pair.event_id and a.model_version = v_pair.model_version;
+    for v_refund in
+      select f.id, f.amount_cents from apportion.refunds f
+       where f.tenant_id = v_tenant and f.event_id = v_pair.event_id
+       order by f.occurred_at, f.id
+    loop
+      -- This refund over what is left: floor, then largest remainders.
+      select array_agg(s.part order by s.i) into v_parts
+        from (
+          select r.i, r.fl + (r.rk <= r.leftover)::int as part
+            from (
+              select f.*, v_refund.amount_cents - sum(f.fl) over () as leftover,
+                     row_number() over (order by f.rem desc, md5(v_refund.id::text || ':' || f.channel) collate "C") as rk
+                from (
+                  select u.i, u.channel, div(v_refund.amount_cents * u.left_c, t.total) as fl,
+                         v_refund.amount_cents * u.left_c - div(v_refund.amount_cents * u.left_c, t.total) * t.total as rem
+                    from unnest(v_channels, v_left) with ordinality as u (channel, left_c, i)
+                   cross join (select sum(x) as total from unnest(v_left) x) t
+                   where t.total > 0
+                ) f
+            ) r
+        ) s;
+      if v_parts is null then
+        raise exception 'refund % of event %: nothing left to refund under model version %', v_refund.id, v_pair.event_id, v_pair.model_version
+          using errcode = '23514';
+      end if;
+      insert into apportion.refund_allocations (tenant_id, refund_id, event_id, model_version, channel, refunded_cents)
+      select v_tenant, v_refund.id, v_pair.event_id, v_pair.model_version, u.channel, u.part
+        from unnest(v_channels, v_parts) as u (channel, part)
+       where u.part > 0;
+      get diagnostics v_n = row_count;
+      v_rows := v_rows + v_n;
+      select array_agg(u.left_c - u.part order by u.i) into v_left
+        from unnest(v_left, v_parts) with ordinality as u (left_c, part, i);
+    end loop;
+  end loop;
+  return v_rows;
+end
+$$;
+grant execute on function apportion.store_refund_allocations(uuid[], text) to apportion_ingest, apportion_worker, apportion_allocator;
+
+-- A refund statement: its events' refunds must not total more than their
+-- revenue (each event locked for the check, so concurrent refunds of one
+-- event cannot both pass), then their splits are computed.
+create or replace function apportion_internal.check_and_split_refunds()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_over record;
+  v_events uuid[];
+begin
+  select array_agg(distinct n.event_id order by n.event_id) into v_events from new_refunds n;
+  perform pg_advisory_xact_lock(hashtext('apportion.refunds'), hashtext(x::text))
+     from unnest(v_events) x order by x;
+  select e.id, e.revenue_cents, e.currency, sum(f.amount_cents) as refunded into v_over
+    from apportion.attribution_events e
+    join apportion.refunds f on f.tenant_id = e.tenant_id and f.event_id = e.id
+   where (e.tenant_id, e.id) in (select n.tenant_id, n.event_id from new_refunds n)
+   group by e.id, e.revenue_cents, e.currency
+  having sum(f.amount_cents) > e.revenue_cents
+   order by e.id
+   limit 1;
+  if found then
+    raise exception 'refunds of event % would total % %, more than its revenue of % %: refused', v_over.id,
+      v_over.refunded, v_over.currency, v_over.revenue_cents, v_over.currency
+      using errcode = '23514', hint = 'An event''s refunds never exceed its revenue; the whole statement was refused.';
+  end if;
+  perform apportion.store_refund_allocations(v_events);
+  return null;
+end
+$$;
+
+create or replace trigger refunds_check_and_split
+  after insert on apportion.refunds
+  referencing new table as new_refunds
+  for each statement execute function apportion_internal.check_and_split_refunds();
+
+create or replace trigger refunds_check_tenant
+  before insert on apportion.refunds
+  for each row execute function apportion_internal.check_tenant_write();
+
+-- Refunds are ingest: never changed at runtime.
+
+-- Gross, refunded and net revenue per day, model version, currency and
+-- channel, by the event's day (basis accrual) and by the refund's day
+-- (basis cash: a day's gross is its events', its refunds those made that
+-- day, whatever day their event was). Never sums across currencies.
+create or replace view apportion.daily_channel_net_revenue
+with (security_invoker = true)
+as
+with gross as (
+  select a.tenant_id, (a.event_occurred_at at time zone 'UTC')::date as day, a.model_version, a.currency, a.channel,
+         sum(a.allocated_revenue_cents) as cents
+    from apportion.attribution_allocations a
+   group by 1, 2, 3, 4, 5
+),
+refunded as (
+  -- Each split with its allocation row (same event, model and channel:
+  -- splits follow the current allocation), for the event's day and currency.
+  select ra.tenant_id, ra.model_version, ra.channel, a.currency, a.event_occurred_at, f.occurred_at as refunded_at,
+         ra.refunded_cents
+    from apportion.refund_allocations ra
+    join apportion.attribution_allocations a
+      on a.tenant_id = ra.tenant_id and a.event_id = ra.event_id and a.model_version = ra.model_version and a.channel = ra.channel
+    join apportion.refunds f on f.tenant_id = ra.tenant_id and f.id = ra.refund_id
+),
+refunded_by_event_day as (
+  select r.tenant_id, (r.event_occurred_at at time zone 'UTC')::date as day, r.model_version, r.currency, r.channel,
+         sum(r.refunded_cents) as cents
+    from refunded r
+   group by 1, 2, 3, 4, 5
+),
+refunded_by_refund_day as (
+  select r.tenant_id, (r.refunded_at at time zone 'UTC')::date as day, r.model_version, r.currency, r.channel,
+         sum(r.refunded_cents) as cents
+    from refunded r
+   group by 1, 2, 3, 4, 5
+)
+select 'accrual'::text as basis, tenant_id, day, model_version, currency, channel,
+       coalesce(g.cents, 0) as gross_cents, coalesce(r.cents, 0) as refunded_cents, coalesce(g.cents, 0) - coalesce(r.cents, 0) as net_cents
+  from gross g
+  full join refunded_by_event_day r using (tenant_id, day, model_version, currency, channel)
+union all
+select 'cash', tenant_id, day, model_version, currency, channel,
+       coalesce(g.cents, 0), coalesce(r.cents, 0), coalesce(g.cents, 0) - coalesce(r.cents, 0)
+  from gross g
+  full join refunded_by_refund_day r using (tenant_id, day, model_version, currency, channel);
+
+-- Tables -----------------------------------------------------------------------
+
+alter table apportion.refunds alter column tenant_id set default apportion.current_tenant_id();
+alter table apportion.refund_allocations alter column tenant_id set default apportion.current_tenant_id();
+select apportion_internal.define_tenant_policies('apportion.refunds');
+select apportion_internal.define_tenant_policies('apportion.refund_allocations');
+
+grant select, insert on apportion.refunds to apportion_ingest;
+grant select on apportion.refunds to apportion_worker, apportion_allocator, apportion_reader;
+grant select on apportion.refund_allocations, apportion.daily_channel_net_revenue
+  to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+-- Derived rows, rewritten by whoever refunds or reallocates.
+grant insert, delete on apportion.refund_allocations to apportion_ingest, apportion_worker, apportion_allocator;
