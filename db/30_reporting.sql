@@ -11,7 +11,9 @@ select a.tenant_id,
        a.currency,
        a.channel,
        sum(a.allocated_revenue_cents) as revenue_cents,
-       count(*)::bigint as event_count
+       count(*)::bigint as event_count,
+       -- The same sum in major units of its currency (USD cents / 100, JPY as is, KWD fils / 1000).
+       apportion.major_units(sum(a.allocated_revenue_cents), a.currency) as revenue_major
   from apportion.attribution_allocations a
  group by a.tenant_id, (a.event_occurred_at at time zone 'UTC')::date, a.model_version, a.currency, a.channel;
 

@@ -36,10 +36,10 @@ select throws_ok($$insert into apportion.attribution_events (customer_id, occurr
   '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_revenue_cents_non_negative"',
   'negative revenue refused (23514)');
 select throws_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency) values ('c1', '2026-01-02 00:00Z', 1000, 'usd')$$,
-  '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_currency_iso_code"',
+  '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_currency_iso_4217_with_minor_units"',
   'lower-case currency usd refused (23514)');
 select throws_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency) values ('c1', '2026-01-02 00:00Z', 1000, 'US')$$,
-  '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_currency_iso_code"',
+  '23514', 'new row for relation "attribution_events" violates check constraint "attribution_events_currency_iso_4217_with_minor_units"',
   'two-letter currency US refused (23514: char(3) pads it to "US ")');
 select throws_ok($$insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency) values ('c1', '2026-01-02 00:00Z', 1000, 'USDX')$$,
   '22001', 'value too long for type character(3)',

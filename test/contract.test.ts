@@ -18,6 +18,7 @@ import { SCHEMA_VERSION } from '../orchestrator/schema.js';
 import { Worker } from '../orchestrator/worker.js';
 import { loginRoleUrl } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
+import { CURRENCY_MIGRATION, isoCurrencies, migrationText } from '../scripts/currencies.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -117,6 +118,18 @@ function readmeFunctions(): Map<string, Set<string>> {
   }
   return found;
 }
+
+describe('currencies', () => {
+  it('the ISO 4217 migration is exactly what the list currency-codes ships gives (npm run currencies)', async () => {
+    expect(fs.readFileSync(CURRENCY_MIGRATION, 'utf8')).toBe(migrationText());
+    const { currencies, withoutMinorUnits } = isoCurrencies();
+    const rows = await sql<{ code: string; minor_units: number }[]>`select code, minor_units from apportion.iso_currencies() order by code`;
+    expect(rows.map((r) => `${r.code} ${r.minor_units}`)).toEqual(currencies.map((c) => `${c.code} ${c.minorUnits}`));
+    expect(withoutMinorUnits).toContain('XAU');
+    const [none] = await sql<{ n: number }[]>`select count(*)::int as n from unnest(${withoutMinorUnits}::text[]) c where apportion.currency_minor_units(c) is not null`;
+    expect(none!.n).toBe(0);
+  });
+});
 
 describe('README', () => {
   it('documents every function of schema apportion, and nothing else, with who may call it', async () => {

@@ -495,6 +495,17 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.currency_minor_units(p_code text) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case
+    when p_code = any ('{BIF,CLP,DJF,GNF,ISK,JPY,KMF,KRW,PYG,RWF,UGX,UYI,VND,VUV,XAF,XOF,XPF}'::text[]) then 0
+    when p_code = any ('{AED,AFN,ALL,AMD,ANG,AOA,ARS,AUD,AWG,AZN,BAM,BBD,BDT,BGN,BMD,BND,BOB,BOV,BRL,BSD,BTN,BWP,BYN,BZD,CAD,CDF,CHE,CHF,CHW,CNY,COP,COU,CRC,CUC,CUP,CVE,CZK,DKK,DOP,DZD,EGP,ERN,ETB,EUR,FJD,FKP,GBP,GEL,GHS,GIP,GMD,GTQ,GYD,HKD,HNL,HTG,HUF,IDR,ILS,INR,IRR,JMD,KES,KGS,KHR,KPW,KYD,KZT,LAK,LBP,LKR,LRD,LSL,MAD,MDL,MGA,MKD,MMK,MNT,MOP,MRU,MUR,MVR,MWK,MXN,MXV,MYR,MZN,NAD,NGN,NIO,NOK,NPR,NZD,PAB,PEN,PGK,PHP,PKR,PLN,QAR,RON,RSD,RUB,SAR,SBD,SCR,SDG,SEK,SGD,SHP,SLE,SOS,SRD,SSP,STN,SVC,SYP,SZL,THB,TJS,TMT,TOP,TRY,TTD,TWD,TZS,UAH,USD,USN,UYU,UZS,VED,VES,WST,XCD,YER,ZAR,ZMW,ZWG}'::text[]) then 2
+    when p_code = any ('{BHD,IQD,JOD,KWD,LYD,OMR,TND}'::text[]) then 3
+    when p_code = any ('{CLF,UYW}'::text[]) then 4
+  end
+$$;
+
 CREATE FUNCTION apportion.current_tenant_allowed() RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -815,6 +826,178 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.iso_currencies() RETURNS TABLE(code text, minor_units integer, name text)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  values
+    ('AED', 2, 'UAE Dirham'),
+    ('AFN', 2, 'Afghani'),
+    ('ALL', 2, 'Lek'),
+    ('AMD', 2, 'Armenian Dram'),
+    ('ANG', 2, 'Netherlands Antillean Guilder'),
+    ('AOA', 2, 'Kwanza'),
+    ('ARS', 2, 'Argentine Peso'),
+    ('AUD', 2, 'Australian Dollar'),
+    ('AWG', 2, 'Aruban Florin'),
+    ('AZN', 2, 'Azerbaijan Manat'),
+    ('BAM', 2, 'Convertible Mark'),
+    ('BBD', 2, 'Barbados Dollar'),
+    ('BDT', 2, 'Taka'),
+    ('BGN', 2, 'Bulgarian Lev'),
+    ('BHD', 3, 'Bahraini Dinar'),
+    ('BIF', 0, 'Burundi Franc'),
+    ('BMD', 2, 'Bermudian Dollar'),
+    ('BND', 2, 'Brunei Dollar'),
+    ('BOB', 2, 'Boliviano'),
+    ('BOV', 2, 'Mvdol'),
+    ('BRL', 2, 'Brazilian Real'),
+    ('BSD', 2, 'Bahamian Dollar'),
+    ('BTN', 2, 'Ngultrum'),
+    ('BWP', 2, 'Pula'),
+    ('BYN', 2, 'Belarusian Ruble'),
+    ('BZD', 2, 'Belize Dollar'),
+    ('CAD', 2, 'Canadian Dollar'),
+    ('CDF', 2, 'Congolese Franc'),
+    ('CHE', 2, 'WIR Euro'),
+    ('CHF', 2, 'Swiss Franc'),
+    ('CHW', 2, 'WIR Franc'),
+    ('CLF', 4, 'Unidad de Fomento'),
+    ('CLP', 0, 'Chilean Peso'),
+    ('CNY', 2, 'Yuan Renminbi'),
+    ('COP', 2, 'Colombian Peso'),
+    ('COU', 2, 'Unidad de Valor Real'),
+    ('CRC', 2, 'Costa Rican Colon'),
+    ('CUC', 2, 'Peso Convertible'),
+    ('CUP', 2, 'Cuban Peso'),
+    ('CVE', 2, 'Cabo Verde Escudo'),
+    ('CZK', 2, 'Czech Koruna'),
+    ('DJF', 0, 'Djibouti Franc'),
+    ('DKK', 2, 'Danish Krone'),
+    ('DOP', 2, 'Dominican Peso'),
+    ('DZD', 2, 'Algerian Dinar'),
+    ('EGP', 2, 'Egyptian Pound'),
+    ('ERN', 2, 'Nakfa'),
+    ('ETB', 2, 'Ethiopian Birr'),
+    ('EUR', 2, 'Euro'),
+    ('FJD', 2, 'Fiji Dollar'),
+    ('FKP', 2, 'Falkland Islands Pound'),
+    ('GBP', 2, 'Pound Sterling'),
+    ('GEL', 2, 'Lari'),
+    ('GHS', 2, 'Ghana Cedi'),
+    ('GIP', 2, 'Gibraltar Pound'),
+    ('GMD', 2, 'Dalasi'),
+    ('GNF', 0, 'Guinean Franc'),
+    ('GTQ', 2, 'Quetzal'),
+    ('GYD', 2, 'Guyana Dollar'),
+    ('HKD', 2, 'Hong Kong Dollar'),
+    ('HNL', 2, 'Lempira'),
+    ('HTG', 2, 'Gourde'),
+    ('HUF', 2, 'Forint'),
+    ('IDR', 2, 'Rupiah'),
+    ('ILS', 2, 'New Israeli Sheqel'),
+    ('INR', 2, 'Indian Rupee'),
+    ('IQD', 3, 'Iraqi Dinar'),
+    ('IRR', 2, 'Iranian Rial'),
+    ('ISK', 0, 'Iceland Krona'),
+    ('JMD', 2, 'Jamaican Dollar'),
+    ('JOD', 3, 'Jordanian Dinar'),
+    ('JPY', 0, 'Yen'),
+    ('KES', 2, 'Kenyan Shilling'),
+    ('KGS', 2, 'Som'),
+    ('KHR', 2, 'Riel'),
+    ('KMF', 0, 'Comorian Franc'),
+    ('KPW', 2, 'North Korean Won'),
+    ('KRW', 0, 'Won'),
+    ('KWD', 3, 'Kuwaiti Dinar'),
+    ('KYD', 2, 'Cayman Islands Dollar'),
+    ('KZT', 2, 'Tenge'),
+    ('LAK', 2, 'Lao Kip'),
+    ('LBP', 2, 'Lebanese Pound'),
+    ('LKR', 2, 'Sri Lanka Rupee'),
+    ('LRD', 2, 'Liberian Dollar'),
+    ('LSL', 2, 'Loti'),
+    ('LYD', 3, 'Libyan Dinar'),
+    ('MAD', 2, 'Moroccan Dirham'),
+    ('MDL', 2, 'Moldovan Leu'),
+    ('MGA', 2, 'Malagasy Ariary'),
+    ('MKD', 2, 'Denar'),
+    ('MMK', 2, 'Kyat'),
+    ('MNT', 2, 'Tugrik'),
+    ('MOP', 2, 'Pataca'),
+    ('MRU', 2, 'Ouguiya'),
+    ('MUR', 2, 'Mauritius Rupee'),
+    ('MVR', 2, 'Rufiyaa'),
+    ('MWK', 2, 'Malawi Kwacha'),
+    ('MXN', 2, 'Mexican Peso'),
+    ('MXV', 2, 'Mexican Unidad de Inversion (UDI)'),
+    ('MYR', 2, 'Malaysian Ringgit'),
+    ('MZN', 2, 'Mozambique Metical'),
+    ('NAD', 2, 'Namibia Dollar'),
+    ('NGN', 2, 'Naira'),
+    ('NIO', 2, 'Cordoba Oro'),
+    ('NOK', 2, 'Norwegian Krone'),
+    ('NPR', 2, 'Nepalese Rupee'),
+    ('NZD', 2, 'New Zealand Dollar'),
+    ('OMR', 3, 'Rial Omani'),
+    ('PAB', 2, 'Balboa'),
+    ('PEN', 2, 'Sol'),
+    ('PGK', 2, 'Kina'),
+    ('PHP', 2, 'Philippine Peso'),
+    ('PKR', 2, 'Pakistan Rupee'),
+    ('PLN', 2, 'Zloty'),
+    ('PYG', 0, 'Guarani'),
+    ('QAR', 2, 'Qatari Rial'),
+    ('RON', 2, 'Romanian Leu'),
+    ('RSD', 2, 'Serbian Dinar'),
+    ('RUB', 2, 'Russian Ruble'),
+    ('RWF', 0, 'Rwanda Franc'),
+    ('SAR', 2, 'Saudi Riyal'),
+    ('SBD', 2, 'Solomon Islands Dollar'),
+    ('SCR', 2, 'Seychelles Rupee'),
+    ('SDG', 2, 'Sudanese Pound'),
+    ('SEK', 2, 'Swedish Krona'),
+    ('SGD', 2, 'Singapore Dollar'),
+    ('SHP', 2, 'Saint Helena Pound'),
+    ('SLE', 2, 'Leone'),
+    ('SOS', 2, 'Somali Shilling'),
+    ('SRD', 2, 'Surinam Dollar'),
+    ('SSP', 2, 'South Sudanese Pound'),
+    ('STN', 2, 'Dobra'),
+    ('SVC', 2, 'El Salvador Colon'),
+    ('SYP', 2, 'Syrian Pound'),
+    ('SZL', 2, 'Lilangeni'),
+    ('THB', 2, 'Baht'),
+    ('TJS', 2, 'Somoni'),
+    ('TMT', 2, 'Turkmenistan New Manat'),
+    ('TND', 3, 'Tunisian Dinar'),
+    ('TOP', 2, 'Pa’anga'),
+    ('TRY', 2, 'Turkish Lira'),
+    ('TTD', 2, 'Trinidad and Tobago Dollar'),
+    ('TWD', 2, 'New Taiwan Dollar'),
+    ('TZS', 2, 'Tanzanian Shilling'),
+    ('UAH', 2, 'Hryvnia'),
+    ('UGX', 0, 'Uganda Shilling'),
+    ('USD', 2, 'US Dollar'),
+    ('USN', 2, 'US Dollar (Next day)'),
+    ('UYI', 0, 'Uruguay Peso en Unidades Indexadas (UI)'),
+    ('UYU', 2, 'Peso Uruguayo'),
+    ('UYW', 4, 'Unidad Previsional'),
+    ('UZS', 2, 'Uzbekistan Sum'),
+    ('VED', 2, 'Bolívar Soberano'),
+    ('VES', 2, 'Bolívar Soberano'),
+    ('VND', 0, 'Dong'),
+    ('VUV', 0, 'Vatu'),
+    ('WST', 2, 'Tala'),
+    ('XAF', 0, 'CFA Franc BEAC'),
+    ('XCD', 2, 'East Caribbean Dollar'),
+    ('XOF', 0, 'CFA Franc BCEAO'),
+    ('XPF', 0, 'CFP Franc'),
+    ('YER', 2, 'Yemeni Rial'),
+    ('ZAR', 2, 'Rand'),
+    ('ZMW', 2, 'Zambian Kwacha'),
+    ('ZWG', 2, 'Zimbabwe Gold')
+$$;
+
 CREATE FUNCTION apportion.job_status(p_job_id bigint) RETURNS TABLE(state text, attempts integer, result jsonb, error_code text, error_message text, correlation_id uuid)
     LANGUAGE sql STABLE
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -822,6 +1005,20 @@ CREATE FUNCTION apportion.job_status(p_job_id bigint) RETURNS TABLE(state text, 
   select j.state, j.attempts, j.result, j.error_code, j.error_message, j.correlation_id
     from apportion.jobs j
    where j.id = p_job_id
+$$;
+
+CREATE FUNCTION apportion.major_units(p_minor numeric, p_currency text) RETURNS numeric
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+  v_units integer := apportion.currency_minor_units(p_currency);
+begin
+  if v_units is null then
+    raise exception 'currency % is not an ISO 4217 code with minor units', coalesce(quote_literal(p_currency), 'null')
+      using errcode = '22023', hint = 'See apportion.iso_currencies() for the codes apportion accepts.';
+  end if;
+  return round(p_minor / (10::numeric ^ v_units), v_units);
+end
 $$;
 
 CREATE FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(converting boolean, path_key text, step bigint, channel text, last_step boolean)
@@ -2858,7 +3055,8 @@ CREATE VIEW apportion.daily_channel_revenue WITH (security_invoker='true') AS
     a.currency,
     a.channel,
     sum(a.allocated_revenue_cents) AS revenue_cents,
-    count(*) AS event_count
+    count(*) AS event_count,
+    apportion.major_units(sum(a.allocated_revenue_cents), (a.currency)::text) AS revenue_major
    FROM apportion.attribution_allocations a
   GROUP BY a.tenant_id, (((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date), a.model_version, a.currency, a.channel;
 
@@ -3145,6 +3343,9 @@ ALTER TABLE ONLY apportion.schema_migrations ALTER COLUMN id SET DEFAULT nextval
 
 ALTER TABLE ONLY apportion.attribution_allocations
     ADD CONSTRAINT attribution_allocations_key PRIMARY KEY (tenant_id, event_id, model_version, channel);
+
+ALTER TABLE apportion.attribution_events
+    ADD CONSTRAINT attribution_events_currency_iso_4217_with_minor_units CHECK ((apportion.currency_minor_units((currency)::text) IS NOT NULL)) NOT VALID;
 
 ALTER TABLE ONLY apportion.attribution_events
     ADD CONSTRAINT attribution_events_external_event_id_unique UNIQUE (tenant_id, external_event_id);
@@ -3538,6 +3739,12 @@ GRANT ALL ON FUNCTION apportion.compute_allocations(p_model_version text, p_even
 
 REVOKE ALL ON FUNCTION apportion.create_tenant(p_name text, p_id uuid) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION apportion.currency_minor_units(p_code text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.currency_minor_units(p_code text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.currency_minor_units(p_code text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.currency_minor_units(p_code text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.currency_minor_units(p_code text) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.current_tenant_allowed() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.current_tenant_allowed() TO apportion_worker;
@@ -3569,9 +3776,21 @@ REVOKE ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_ver
 GRANT ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_version text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_version text) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.iso_currencies() FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.job_status(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_worker;
