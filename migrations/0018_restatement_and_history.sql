@@ -32,6 +32,9 @@ alter table apportion.restatement_skips force row level security;
 alter table apportion.attribution_allocations
   add column change_reason text not null default 'allocated'
     constraint attribution_allocations_change_reason_format check (change_reason ~ '^[a-z][a-z_]{0,62}$');
+-- As-of reads skip the current rows written after the time asked for.
+create index attribution_allocations_as_of_idx
+  on apportion.attribution_allocations (tenant_id, model_version, computed_at);
 
 create table apportion.allocation_history (
   tenant_id uuid not null,

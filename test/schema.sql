@@ -3429,6 +3429,8 @@ CREATE INDEX allocation_history_as_of_idx ON apportion.allocation_history USING 
 
 CREATE INDEX allocation_history_key_idx ON apportion.allocation_history USING btree (tenant_id, event_id, model_version, channel, valid_from);
 
+CREATE INDEX attribution_allocations_as_of_idx ON apportion.attribution_allocations USING btree (tenant_id, model_version, computed_at);
+
 CREATE INDEX attribution_allocations_daily_idx ON apportion.attribution_allocations USING btree (tenant_id, model_version, (((event_occurred_at AT TIME ZONE 'UTC'::text))::date));
 
 CREATE INDEX attribution_events_customer_idx ON apportion.attribution_events USING btree (tenant_id, customer_id, occurred_at);
