@@ -55,6 +55,9 @@ export class Dispatcher {
   private claimerState: ClaimerState = 'stopped';
   private claimerLoop: Promise<void> = Promise.resolve();
   private pollTimer?: NodeJS.Timeout;
+  private staleTimer?: NodeJS.Timeout;
+  /** When each ready group was claimed (performance.now()). */
+  private readonly claimedAt = new WeakMap<ClaimedJob[], number>();
   private wakeGeneration = 0;
   private wakeWaiters = new Set<() => void>();
   /** Resumes a claimer waiting for the local queue to drop below a batch. */
@@ -114,6 +117,30 @@ export class Dispatcher {
     // The backstop when no notification arrives.
     this.pollTimer = setInterval(() => this.wake(), this.cfg.pollIntervalMs);
     this.pollTimer.unref();
+    // Claimed jobs that no runner could start within half their lease go
+    // back before it expires (see releaseStaleGroups).
+    this.staleTimer = setInterval(() => void this.releaseStaleGroups(), Math.max(50, (this.cfg.leaseSeconds * 1000) / 4));
+    this.staleTimer.unref();
+  }
+
+  /**
+   * Give back the ready groups that have waited for a runner for half
+   * their lease (runners held by slow or lost statements): released, their
+   * attempt is not counted, and they are claimed again when a runner can
+   * take them. Left waiting, their lease would expire, and every expiry
+   * counts an attempt of a job that never ran: a job could fail for good
+   * without ever starting.
+   */
+  private async releaseStaleGroups(): Promise<void> {
+    const cutoff = performance.now() - (this.cfg.leaseSeconds * 1000) / 2;
+    const stale = this.readyGroups.filter((g) => (this.claimedAt.get(g) ?? Infinity) < cutoff);
+    if (stale.length === 0) return;
+    this.readyGroups = this.readyGroups.filter((g) => !stale.includes(g));
+    const jobs = stale.flat();
+    this.readyJobCount -= jobs.length;
+    const released = await this.release(jobs);
+    this.log.info({ worker_id: this.cfg.workerId, waited: jobs.length, released }, 'released claimed jobs no runner started within half their lease');
+    this.startReadyGroups();
   }
 
   /** Jobs may be waiting: a claimer waiting for a wake claims again. */
@@ -132,6 +159,7 @@ export class Dispatcher {
     this.stopping = true;
     this.requestStop();
     clearInterval(this.pollTimer);
+    clearInterval(this.staleTimer);
     this.wake();
     this.resumeOnSpace?.();
     let timer: NodeJS.Timeout | undefined;
@@ -283,6 +311,8 @@ export class Dispatcher {
         fresh.push(part);
       }
     }
+    const now = performance.now();
+    for (const g of fresh) this.claimedAt.set(g, now);
     this.readyGroups = this.fairOrder([...this.readyGroups, ...fresh]);
     this.readyJobCount += claimed.length;
     this.startReadyGroups();

@@ -133,4 +133,45 @@ describe('fair turns across tenants', () => {
       expect(await o.stop()).toBe(0);
     }
   });
+
+  it('claimed jobs no runner can start go back before their lease expires, the attempt not counted', async () => {
+    // One runner, held by A's job for three leases (2 s each); B's job is
+    // claimed meanwhile and waits locally. Left there its lease would expire
+    // again and again, each expiry an attempt of a job that never ran.
+    const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+    const lockKey = `${A}:fair-22`;
+    await holder`select pg_advisory_lock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
+    const enqueue = async (tenant: string, model: string) =>
+      admin.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+        const [r] = await tx`select apportion.enqueue('attribution', 'recompute_window', ${tx.json(windowFor(model))})::text as id`;
+        return r!.id as string;
+      });
+    const held = await enqueue(A, 'fair-22');
+    const o = await startOrchestrator(await db.urlAs('apportion_worker'), {
+      APPORTION_CONCURRENCY: '1',
+      APPORTION_BATCH_SIZE: '10',
+      APPORTION_INLINE_RUN_MAX: '0',
+    });
+    try {
+      const state = async (id: string) => (await admin<{ state: string }[]>`select state from apportion.jobs where id = ${id}`)[0]!.state;
+      await waitFor("A's job running", async () => ((await state(held)) === 'running' || undefined), 30_000);
+      const waiting = await enqueue(B, 'fair-23');
+      await waitFor("B's job claimed", async () => ((await state(waiting)) === 'running' || undefined), 30_000);
+      await new Promise((r) => setTimeout(r, 6000));
+      await holder`select pg_advisory_unlock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
+      await waitFor('both jobs done', async () => {
+        const [r] = await admin`select count(*)::int as n from apportion.jobs where id = any(${[held, waiting]}::bigint[]) and state = 'succeeded'`;
+        return r!.n === 2 || undefined;
+      }, 30_000);
+      const [b] = await admin<{ attempts: number; outcomes: string[] }[]>`
+        select attempts, array(select e ->> 'outcome' from jsonb_array_elements(attempt_log) e) as outcomes
+          from apportion.jobs where id = ${waiting}`;
+      expect(b).toEqual({ attempts: 1, outcomes: ['succeeded'] });
+      expect(o.logs.some((l) => l.msg === 'released claimed jobs no runner started within half their lease')).toBe(true);
+    } finally {
+      await holder.end();
+      expect(await o.stop()).toBe(0);
+    }
+  });
 });

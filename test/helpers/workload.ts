@@ -71,7 +71,13 @@ export function allocationWorkload(admin: postgres.Sql, tenants: string[], model
             from (select state, count(*) as n, min(run_at) filter (where state = 'queued') as next_run,
                          max(locked_until) as lease, max(attempts) as attempts
                     from apportion.jobs where id = any(${jobIds}::bigint[]) group by state) s`;
-        throw new Error(`${(err as Error).message}; jobs now ${JSON.stringify(where)} at ${new Date().toISOString()}`);
+        const failed = await admin`
+          select id, error_code, error_message, (select json_agg(json_build_object('worker', e ->> 'worker', 'outcome', e ->> 'outcome',
+                                                   'code', e ->> 'error_code', 'message', e ->> 'error_message', 'at', e ->> 'started_at'))
+                                          from jsonb_array_elements(attempt_log) e) as attempts
+            from apportion.jobs where id = any(${jobIds}::bigint[]) and state = 'failed' limit 3`;
+        throw new Error(`${(err as Error).message}; jobs now ${JSON.stringify(where)} at ${new Date().toISOString()}` +
+          (failed.length ? `; failed: ${JSON.stringify(failed)}` : ''));
       }
     },
     async expectExactlyOneRunOfAllocations(jobIds) {
