@@ -367,6 +367,7 @@ declare
   v_events bigint;
   v_rows bigint;
   v_refunded uuid[];
+  v_written boolean := false;
 begin
   if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
     raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
@@ -404,77 +405,68 @@ begin
       select (select count(*) from (select distinct c.event_id from computed c) d),
              (select count(*) from inserted)
         into v_events, v_rows;
-      -- Refunds of these events are split again over their new allocation.
-      select array_agg(distinct f.event_id) into v_refunded
-        from apportion.refunds f
-       where f.tenant_id = v_tenant
-         and (p_event_ids is not null and f.event_id = any (p_event_ids)
-              or p_event_ids is null and exists (select from apportion.attribution_events e
-                                                  where e.tenant_id = v_tenant and e.id = f.event_id
-                                                    and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
-      if v_refunded is not null then
-        perform apportion.store_refund_allocations(v_refunded, p_model_version);
-      end if;
-      return query select v_events, v_rows;
-      return;
+      v_written := true;
     exception when unique_violation then
       -- Another run stored some of these events first: upsert below.
     end;
   end if;
 
-  -- Why rows this run replaces or deletes ended (the history triggers read it).
-  perform set_config('apportion.change_reason', p_reason, true);
-  return query
-  with computed as materialized (
-    select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
-  ),
-  prior as (
-    -- Events that had rows: theirs are restated, not first allocations.
-    select distinct x.event_id from apportion.attribution_allocations x
-     where x.tenant_id = v_tenant and x.model_version = p_model_version
-       and x.event_id in (select c.event_id from computed c)
-  ),
-  upserted as (
-    insert into apportion.attribution_allocations as a
-      (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
-       touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
-    select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-           c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
-           case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
-      from computed c
-    on conflict (tenant_id, event_id, model_version, channel) do update
-       set allocated_revenue_cents = excluded.allocated_revenue_cents,
-           allocation_ratio = excluded.allocation_ratio,
-           touchpoint_count = excluded.touchpoint_count,
-           currency = excluded.currency,
-           event_occurred_at = excluded.event_occurred_at,
-           correlation_id = excluded.correlation_id,
-           computed_at = excluded.computed_at,
-           change_reason = p_reason
-     where (a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency, a.event_occurred_at)
-           is distinct from
-           (excluded.allocated_revenue_cents, excluded.allocation_ratio, excluded.touchpoint_count, excluded.currency, excluded.event_occurred_at)
-    returning 1
-  ),
-  stale as (
-    -- Rows of these events whose channel is no longer computed. Found with
-    -- EXCEPT (hashed or sorted) rather than NOT EXISTS against the CTE,
-    -- which the planner may run as a nested loop over it per stored row.
-    delete from apportion.attribution_allocations a
-     using (select x.event_id, x.channel
-              from apportion.attribution_allocations x
-             where x.tenant_id = v_tenant and x.model_version = p_model_version
-               and x.event_id in (select c.event_id from computed c)
-            except
-            select c.event_id, c.channel from computed c) s
-     where a.tenant_id = v_tenant and a.model_version = p_model_version
-       and a.event_id = s.event_id and a.channel = s.channel
-    returning 1
-  )
-  select (select count(*) from (select distinct c.event_id from computed c) d),
-         (select count(*) from computed c)
-    from (select count(*) from upserted) u, (select count(*) from stale) s;
-  perform set_config('apportion.change_reason', '', true);
+  if not v_written then
+    -- Why rows this run replaces or deletes ended (the history triggers read it).
+    perform set_config('apportion.change_reason', p_reason, true);
+    with computed as materialized (
+      select c.* from apportion.compute_allocations(p_model_version, p_event_ids, p_window_start, p_window_end) c
+    ),
+    prior as (
+      -- Events that had rows: theirs are restated, not first allocations.
+      select distinct x.event_id from apportion.attribution_allocations x
+       where x.tenant_id = v_tenant and x.model_version = p_model_version
+         and x.event_id in (select c.event_id from computed c)
+    ),
+    upserted as (
+      insert into apportion.attribution_allocations as a
+        (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
+         touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
+      select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
+             c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
+             case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
+        from computed c
+      on conflict (tenant_id, event_id, model_version, channel) do update
+         set allocated_revenue_cents = excluded.allocated_revenue_cents,
+             allocation_ratio = excluded.allocation_ratio,
+             touchpoint_count = excluded.touchpoint_count,
+             currency = excluded.currency,
+             event_occurred_at = excluded.event_occurred_at,
+             correlation_id = excluded.correlation_id,
+             computed_at = excluded.computed_at,
+             change_reason = p_reason
+       where (a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency, a.event_occurred_at)
+             is distinct from
+             (excluded.allocated_revenue_cents, excluded.allocation_ratio, excluded.touchpoint_count, excluded.currency, excluded.event_occurred_at)
+      returning 1
+    ),
+    stale as (
+      -- Rows of these events whose channel is no longer computed. Found with
+      -- EXCEPT (hashed or sorted) rather than NOT EXISTS against the CTE,
+      -- which the planner may run as a nested loop over it per stored row.
+      delete from apportion.attribution_allocations a
+       using (select x.event_id, x.channel
+                from apportion.attribution_allocations x
+               where x.tenant_id = v_tenant and x.model_version = p_model_version
+                 and x.event_id in (select c.event_id from computed c)
+              except
+              select c.event_id, c.channel from computed c) s
+       where a.tenant_id = v_tenant and a.model_version = p_model_version
+         and a.event_id = s.event_id and a.channel = s.channel
+      returning 1
+    )
+    select (select count(*) from (select distinct c.event_id from computed c) d),
+           (select count(*) from computed c)
+      into v_events, v_rows
+      from (select count(*) from upserted) u, (select count(*) from stale) s;
+    perform set_config('apportion.change_reason', '', true);
+  end if;
+
   -- Refunds of these events are split again over their new allocation.
   select array_agg(distinct f.event_id) into v_refunded
     from apportion.refunds f
@@ -486,6 +478,7 @@ begin
   if v_refunded is not null then
     perform apportion.store_refund_allocations(v_refunded, p_model_version);
   end if;
+  return query select v_events, v_rows;
 end
 $$;
 grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
