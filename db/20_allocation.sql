@@ -368,12 +368,19 @@ declare
   v_rows bigint;
   v_refunded uuid[];
   v_written boolean := false;
+  v_at timestamptz;
 begin
   if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
     raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
       using errcode = '22023';
   end if;
   perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
+  -- The time of this run's versions: taken after the lock, so the runs of
+  -- one (tenant, model) write in time order (a transaction's now() is when
+  -- it began, maybe before a run it waited for). The history triggers end
+  -- replaced versions at the same time.
+  v_at := clock_timestamp();
+  perform set_config('apportion.change_at', v_at::text, true);
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
                     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
@@ -398,7 +405,7 @@ begin
           (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
            touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
         select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-               c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+               c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, v_at
           from computed c
         returning 1
       )
@@ -428,7 +435,7 @@ begin
         (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
          touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
       select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-             c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
+             c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, v_at,
              case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
         from computed c
       on conflict (tenant_id, event_id, model_version, channel) do update
@@ -478,6 +485,7 @@ begin
   if v_refunded is not null then
     perform apportion.store_refund_allocations(v_refunded, p_model_version);
   end if;
+  perform set_config('apportion.change_at', '', true);
   return query select v_events, v_rows;
 end
 $$;
@@ -546,9 +554,11 @@ grant execute on function apportion.recompute_window(timestamptz, timestamptz, t
 -- ended. A first allocation writes no history (its rows are the current
 -- versions), so it costs nothing extra; restatements and deletions do.
 
--- Replaced or deleted rows go to the history, ended now for the reason the
--- writing run gave (apportion.change_reason, set by store_allocations;
--- 'update' or 'delete' for a write outside it), with its correlation id.
+-- Replaced or deleted rows go to the history, ended at the writing run's
+-- time (apportion.change_at, set by store_allocations; else the clock, and
+-- never before the version began) for the reason it gave
+-- (apportion.change_reason; 'update' or 'delete' for a write outside it),
+-- with its correlation id.
 create or replace function apportion_internal.record_allocation_history()
 returns trigger
 language plpgsql
@@ -558,7 +568,8 @@ begin
     (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio, touchpoint_count,
      currency, event_occurred_at, correlation_id, change_reason, valid_from, valid_to, ended_reason, ended_correlation_id)
   select o.tenant_id, o.event_id, o.model_version, o.channel, o.allocated_revenue_cents, o.allocation_ratio, o.touchpoint_count,
-         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at, now(),
+         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at,
+         greatest(coalesce(nullif(current_setting('apportion.change_at', true), '')::timestamptz, clock_timestamp()), o.computed_at),
          coalesce(nullif(current_setting('apportion.change_reason', true), ''), lower(tg_op)),
          nullif(current_setting('app.correlation_id', true), '')::uuid
     from old_rows o;
@@ -577,9 +588,9 @@ create or replace trigger attribution_allocations_history_delete
 
 -- The current tenant's allocation rows of one model version exactly as they
 -- stood at p_at: the versions current then (valid from computed_at, until
--- replaced or deleted). A version's time is its writing transaction's
--- start (now()): a report read at p_at while that transaction was still
--- running did not see it yet.
+-- replaced or deleted). A version's time is when its run wrote it (after
+-- the run's lock, so in order per tenant and model): a report read at p_at
+-- while that transaction had not yet committed did not see it yet.
 create or replace function apportion.allocations_as_of(p_model_version text, p_at timestamptz)
 returns table (
   event_id uuid,

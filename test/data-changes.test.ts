@@ -243,6 +243,58 @@ describe('allocations follow the data', () => {
     expect(compared).toBe(snapshots.length * TENANTS.length * MODELS.length);
   });
 
+  it('a run that began before another but wrote after it is later in the history: as-of counts each cent once', async () => {
+    // Two recomputes of one event, the first begun earlier and writing
+    // later: versions must follow each other by when they were written, or
+    // an as-of between the two transaction starts sees two versions at once.
+    const tenant = TENANTS[1]!;
+    await admin`select apportion.register_model('dc-order', 'linear', '{"lookback": "10 days"}')`;
+    const [e] = await withTenant(ingest, tenant, async (tx) => {
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('order', 'email', now() - interval '3 days')`;
+      return tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+                values ('order', now() - interval '1 day', 1000, 'USD') returning id::text`;
+    });
+    const recompute = (tx: Sql) => tx`select * from apportion.recompute_window(now() - interval '2 days', now(), 'dc-order')`;
+    await withTenant(worker, tenant, (tx) => recompute(tx as unknown as Sql));
+    const early = postgres(await db.urlAs('apportion_worker'), { max: 1, onnotice: () => {} });
+    try {
+      let go!: () => void;
+      const released = new Promise<void>((r) => (go = r));
+      let begun!: () => void;
+      const hasBegun = new Promise<void>((r) => (begun = r));
+      const first = early.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`; // its now() is fixed here
+        begun();
+        await released;
+        await tx`select * from apportion.recompute_window(now() - interval '2 days', now(), 'dc-order')`;
+      });
+      await hasBegun;
+      await new Promise((r) => setTimeout(r, 50));
+      await withTenant(ingest, tenant, (tx) => tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('order', 'display', now() - interval '2 days')`);
+      await withTenant(worker, tenant, (tx) => recompute(tx as unknown as Sql)); // begun later, writes first
+      await withTenant(ingest, tenant, (tx) => tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('order', 'referral', now() - interval '30 hours')`);
+      go();
+      await first;
+    } finally {
+      await early.end();
+    }
+    const times = await admin<{ at: string }[]>`
+      select distinct changed_at::text as at from apportion.allocation_changes where event_id = ${e!.id} order by 1`;
+    expect(times.length).toBe(3);
+    // At every change and just before it, the event's cents sum to its revenue.
+    for (const { at } of times) {
+      for (const offset of ['0', '1 millisecond']) {
+        const [r] = await withTenant(worker, tenant, (tx) => tx`
+          select coalesce(sum(allocated_revenue_cents), 0)::int as cents, count(*)::int as rows
+            from apportion.allocations_as_of('dc-order', ${at}::timestamptz - ${offset}::interval) where event_id = ${e!.id}`);
+        if (r!.rows > 0) expect({ at, offset, cents: r!.cents }).toEqual({ at, offset, cents: 1000 });
+      }
+    }
+    const current = await withTenant(worker, tenant, (tx) => tx`
+      select count(*)::int as n from apportion.attribution_allocations where event_id = ${e!.id} and model_version = 'dc-order'`);
+    expect(current[0]!.n).toBe(3);
+  });
+
   it('a late touch that arrives while a live job holds its event still restates it', async () => {
     const tenant = TENANTS[0]!;
     const [e] = await withTenant(ingest, tenant, async (tx) => {

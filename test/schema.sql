@@ -1039,20 +1039,22 @@ CREATE FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_sta
         on t.tenant_id = p_tenant and t.customer_id = ev.customer_id
        and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
   ),
-  -- A touch counts for some event of its customer iff the customer's first
-  -- event at or after it lies within the lookback: a running minimum over
-  -- the customer's touches and events, newest first (events before touches
-  -- at equal times, since a touch at the event's time counts).
+  -- A touch counts for some event of its customer iff it counts for the
+  -- customer's first event at or after it (event time - lookback only grows
+  -- with the event's time): a running minimum over the customer's touches
+  -- and events, newest first (events before touches at equal times, since
+  -- a touch at the event's time counts). Events are read a few days past
+  -- end + lookback (month and year lengths vary); the rule itself is
+  -- allocation's, exactly.
   stream as (
-    select t.customer_id, t.occurred_at, t.id, t.channel, false as is_event,
-           (t.occurred_at at time zone 'UTC' + p_lookback) at time zone 'UTC' as reach
+    select t.customer_id, t.occurred_at, t.id, t.channel, false as is_event
       from apportion.touchpoints t
      where t.tenant_id = p_tenant and t.occurred_at >= p_start and t.occurred_at < p_end
     union all
-    select e.customer_id, e.occurred_at, e.id, null, true, null
+    select e.customer_id, e.occurred_at, e.id, null, true
       from apportion.attribution_events e
      where e.tenant_id = p_tenant and e.occurred_at >= p_start
-       and e.occurred_at <= (p_end at time zone 'UTC' + p_lookback) at time zone 'UTC'
+       and e.occurred_at <= (p_end at time zone 'UTC' + p_lookback + interval '4 days') at time zone 'UTC'
   ),
   next_event as (
     select s.*, min(case when s.is_event then s.occurred_at end)
@@ -1063,7 +1065,8 @@ CREATE FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_sta
   null_touch as (
     select false as converting, n.customer_id as path_key, n.channel, n.occurred_at, n.id
       from next_event n
-     where not n.is_event and (n.next_event_at is null or n.next_event_at > n.reach)
+     where not n.is_event
+       and (n.next_event_at is null or n.occurred_at < (n.next_event_at at time zone 'UTC' - p_lookback) at time zone 'UTC')
   ),
   touch as (
     select c.*, lag(c.channel) over w as previous_channel
@@ -2034,12 +2037,19 @@ declare
   v_rows bigint;
   v_refunded uuid[];
   v_written boolean := false;
+  v_at timestamptz;
 begin
   if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
     raise exception 'store_allocations: p_reason must be a lower-case word like recompute (got %)', coalesce(quote_literal(p_reason), 'null')
       using errcode = '22023';
   end if;
   perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(v_tenant::text || ':' || p_model_version));
+  -- The time of this run's versions: taken after the lock, so the runs of
+  -- one (tenant, model) write in time order (a transaction's now() is when
+  -- it began, maybe before a run it waited for). The history triggers end
+  -- replaced versions at the same time.
+  v_at := clock_timestamp();
+  perform set_config('apportion.change_at', v_at::text, true);
   if p_event_ids is not null then
     select exists (select from apportion.attribution_allocations a
                     where a.tenant_id = v_tenant and a.event_id = any (p_event_ids)
@@ -2064,7 +2074,7 @@ begin
           (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
            touchpoint_count, currency, event_occurred_at, correlation_id, computed_at)
         select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-               c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now()
+               c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, v_at
           from computed c
         returning 1
       )
@@ -2094,7 +2104,7 @@ begin
         (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio,
          touchpoint_count, currency, event_occurred_at, correlation_id, computed_at, change_reason)
       select v_tenant, c.event_id, p_model_version, c.channel, c.allocated_revenue_cents, c.allocation_ratio,
-             c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, now(),
+             c.touchpoint_count, c.currency, c.event_occurred_at, v_correlation, v_at,
              case when c.event_id in (select p.event_id from prior p) then p_reason else 'allocated' end
         from computed c
       on conflict (tenant_id, event_id, model_version, channel) do update
@@ -2144,6 +2154,7 @@ begin
   if v_refunded is not null then
     perform apportion.store_refund_allocations(v_refunded, p_model_version);
   end if;
+  perform set_config('apportion.change_at', '', true);
   return query select v_events, v_rows;
 end
 $_$;
@@ -2501,6 +2512,14 @@ begin
   select array_agg(distinct n.event_id order by n.event_id) into v_events from new_refunds n;
   perform pg_advisory_xact_lock(hashtext('apportion.refunds'), hashtext(x::text))
      from unnest(v_events) x order by x;
+  -- No allocation of these tenants may be written meanwhile: the splits are
+  -- computed from committed allocations, and a run that writes after this
+  -- commits re-splits what it changed (store_allocations takes one of
+  -- these locks and nothing after it, so the order cannot deadlock).
+  perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(t.tenant_id::text || ':' || m.model_version))
+     from (select distinct n.tenant_id from new_refunds n) t
+    cross join apportion.attribution_models m
+    order by t.tenant_id, m.model_version;
   select e.id, e.revenue_cents, e.currency, sum(f.amount_cents) as refunded into v_over
     from apportion.attribution_events e
     join apportion.refunds f on f.tenant_id = e.tenant_id and f.event_id = e.id
@@ -2749,7 +2768,8 @@ begin
     (tenant_id, event_id, model_version, channel, allocated_revenue_cents, allocation_ratio, touchpoint_count,
      currency, event_occurred_at, correlation_id, change_reason, valid_from, valid_to, ended_reason, ended_correlation_id)
   select o.tenant_id, o.event_id, o.model_version, o.channel, o.allocated_revenue_cents, o.allocation_ratio, o.touchpoint_count,
-         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at, now(),
+         o.currency, o.event_occurred_at, o.correlation_id, o.change_reason, o.computed_at,
+         greatest(coalesce(nullif(current_setting('apportion.change_at', true), '')::timestamptz, clock_timestamp()), o.computed_at),
          coalesce(nullif(current_setting('apportion.change_reason', true), ''), lower(tg_op)),
          nullif(current_setting('app.correlation_id', true), '')::uuid
     from old_rows o;
@@ -2795,11 +2815,14 @@ begin
       join apportion.tenant_models m on m.tenant_id = n.tenant_id
       join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
       join apportion.tenants t on t.id = n.tenant_id
+     cross join lateral (select coalesce((am.params ->> 'lookback')::interval, interval '30 days') as lookback) lb
       join apportion.attribution_events e
         on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
        and e.occurred_at >= n.occurred_at
-       and e.occurred_at <= (n.occurred_at at time zone 'UTC'
-                             + coalesce((am.params ->> 'lookback')::interval, interval '30 days')) at time zone 'UTC'
+       -- An index range a few days wider than the lookback (month and year
+       -- lengths vary), then allocation's own rule, exactly.
+       and e.occurred_at <= (n.occurred_at at time zone 'UTC' + lb.lookback + interval '4 days') at time zone 'UTC'
+       and n.occurred_at >= (e.occurred_at at time zone 'UTC' - lb.lookback) at time zone 'UTC'
      where exists (select from apportion.attribution_allocations a
                     where a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = m.model_version)
         or exists (select from apportion.pending_allocations p
