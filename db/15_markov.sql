@@ -40,20 +40,22 @@ as $$
         on t.tenant_id = p_tenant and t.customer_id = ev.customer_id
        and t.occurred_at >= ev.window_from and t.occurred_at <= ev.occurred_at
   ),
-  -- A touch counts for some event of its customer iff the customer's first
-  -- event at or after it lies within the lookback: a running minimum over
-  -- the customer's touches and events, newest first (events before touches
-  -- at equal times, since a touch at the event's time counts).
+  -- A touch counts for some event of its customer iff it counts for the
+  -- customer's first event at or after it (event time - lookback only grows
+  -- with the event's time): a running minimum over the customer's touches
+  -- and events, newest first (events before touches at equal times, since
+  -- a touch at the event's time counts). Events are read a few days past
+  -- end + lookback (month and year lengths vary); the rule itself is
+  -- allocation's, exactly.
   stream as (
-    select t.customer_id, t.occurred_at, t.id, t.channel, false as is_event,
-           (t.occurred_at at time zone 'UTC' + p_lookback) at time zone 'UTC' as reach
+    select t.customer_id, t.occurred_at, t.id, t.channel, false as is_event
       from apportion.touchpoints t
      where t.tenant_id = p_tenant and t.occurred_at >= p_start and t.occurred_at < p_end
     union all
-    select e.customer_id, e.occurred_at, e.id, null, true, null
+    select e.customer_id, e.occurred_at, e.id, null, true
       from apportion.attribution_events e
      where e.tenant_id = p_tenant and e.occurred_at >= p_start
-       and e.occurred_at <= (p_end at time zone 'UTC' + p_lookback) at time zone 'UTC'
+       and e.occurred_at <= (p_end at time zone 'UTC' + p_lookback + interval '4 days') at time zone 'UTC'
   ),
   next_event as (
     select s.*, min(case when s.is_event then s.occurred_at end)
@@ -64,7 +66,8 @@ as $$
   null_touch as (
     select false as converting, n.customer_id as path_key, n.channel, n.occurred_at, n.id
       from next_event n
-     where not n.is_event and (n.next_event_at is null or n.next_event_at > n.reach)
+     where not n.is_event
+       and (n.next_event_at is null or n.occurred_at < (n.next_event_at at time zone 'UTC' - p_lookback) at time zone 'UTC')
   ),
   touch as (
     select c.*, lag(c.channel) over w as previous_channel
@@ -83,8 +86,8 @@ grant execute on function apportion.markov_paths(uuid, interval, timestamptz, ti
 
 -- Transition counts of the tenant's training paths: each path makes
 -- (start) -> c1 -> ... -> cn -> (conversion) or (null); a count is the
--- number of paths making the transition (no path repeats one: repeats are
--- collapsed).
+-- number of times paths make the transition (a path may make one twice, as
+-- A > B > A > B; only consecutive repeats of a channel are collapsed).
 create or replace function apportion.markov_transition_counts(
   p_tenant uuid,
   p_lookback interval,

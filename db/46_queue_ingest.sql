@@ -62,11 +62,14 @@ begin
       join apportion.tenant_models m on m.tenant_id = n.tenant_id
       join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
       join apportion.tenants t on t.id = n.tenant_id
+     cross join lateral (select coalesce((am.params ->> 'lookback')::interval, interval '30 days') as lookback) lb
       join apportion.attribution_events e
         on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
        and e.occurred_at >= n.occurred_at
-       and e.occurred_at <= (n.occurred_at at time zone 'UTC'
-                             + coalesce((am.params ->> 'lookback')::interval, interval '30 days')) at time zone 'UTC'
+       -- An index range a few days wider than the lookback (month and year
+       -- lengths vary), then allocation's own rule, exactly.
+       and e.occurred_at <= (n.occurred_at at time zone 'UTC' + lb.lookback + interval '4 days') at time zone 'UTC'
+       and n.occurred_at >= (e.occurred_at at time zone 'UTC' - lb.lookback) at time zone 'UTC'
      where exists (select from apportion.attribution_allocations a
                     where a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = m.model_version)
         or exists (select from apportion.pending_allocations p

@@ -6,7 +6,7 @@
 -- work waits for training.
 begin;
 \ir lib/fixtures.sql
-select plan(28);
+select plan(29);
 
 \o /dev/null
 select apportion.register_model('mk-hand', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-02-01"}');
@@ -113,6 +113,17 @@ select results_eq($$select channel, allocated_revenue_cents, touchpoint_count
                       from apportion.allocate_event('00000000-0000-4000-8000-000000000401', 'mk-hand')$$,
                   $$values ('display', 501::bigint, 1), ('email', 500::bigint, 1)$$,
                   'no conversions: events are weighted as linear (1001 cents, the spare cent by the md5 tie-break)');
+
+-- A lookback in months: the touch of 2025-02-28 12:00 counts for the event of
+-- 2025-03-31 (2025-03-31 - 1 mon = 2025-02-28), so it is on no null path
+-- (though 2025-02-28 12:00 + 1 mon is before the event).
+select apportion_test.as_admin();
+select apportion.register_model('mk-month', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-04-01", "lookback": "1 mon"}') \g /dev/null
+select apportion_test.make_touch('00000000-0000-4000-8000-0000000000f4', 'm1', 'email', '2025-02-28 12:00Z') \g /dev/null
+select apportion_test.make_event('00000000-0000-4000-8000-0000000000f4', 'm1', '2025-03-31 00:00Z', 100) \g /dev/null
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000f4');
+select is((select row(path_count, conversion_count)::text from apportion.train_model('mk-month')), '(4,2)',
+          'a lookback in months: 2 null paths (n1, n2) and 2 converting (x1, m1); m1''s touch is on no null path');
 
 -- Errors -----------------------------------------------------------------------------
 select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000f5');

@@ -4,7 +4,7 @@
 -- As the runtime roles: ingest inserts, the worker runs the live path.
 begin;
 \ir lib/fixtures.sql
-select plan(20);
+select plan(21);
 
 \o /dev/null
 select apportion_test.make_tenant('late', '00000000-0000-4000-8000-00000000a001');
@@ -93,6 +93,23 @@ select apportion_test.as_role('apportion_ingest', '00000000-0000-4000-8000-00000
 insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('old', 'paid_social', now() - interval '199 days 2 hours');
 select is((select count(*) from apportion.pending_allocations where event_id = '00000000-0000-4000-8000-00000000e003'), 2::bigint,
           'with a one-year horizon the tenant''s old event is restated');
+
+-- A lookback in months: a touch counts when touch time >= event time - 1 month
+-- (2025-03-31 - 1 mon = 2025-02-28), which is not event time <= touch time + 1 month.
+select apportion_test.as_admin();
+select apportion.register_model('late-month', 'linear', '{"lookback": "1 mon"}') \g /dev/null
+update apportion.tenants set restatement_horizon = interval '100 years' where id = '00000000-0000-4000-8000-00000000a001';
+select apportion_test.as_role('apportion_ingest', '00000000-0000-4000-8000-00000000a001') \g /dev/null
+select apportion.deactivate_model(m) from unnest(array['late-linear', 'late-last', 'late-fixed']) m \g /dev/null
+select apportion.activate_model('late-month') \g /dev/null
+insert into apportion.attribution_events (id, customer_id, occurred_at, revenue_cents, currency)
+values ('00000000-0000-4000-8000-00000000e004', 'month', '2025-03-31 00:00Z', 1000, 'USD');
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-00000000a001') \g /dev/null
+select apportion.task_allocate_pending('{"model_version": "late-month"}') \g /dev/null
+select apportion_test.as_role('apportion_ingest', '00000000-0000-4000-8000-00000000a001') \g /dev/null
+insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('month', 'email', '2025-02-28 12:00Z');
+select is((select count(*) from apportion.pending_allocations where event_id = '00000000-0000-4000-8000-00000000e004'), 1::bigint,
+          'with a lookback of 1 month, a touch on 2025-02-28 12:00 restates the event of 2025-03-31, as allocation counts it');
 
 -- Another tenant sees nothing of this.
 select apportion_test.as_admin();
