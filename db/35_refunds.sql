@@ -91,7 +91,8 @@ grant execute on function apportion.store_refund_allocations(uuid[], text) to ap
 
 -- A refund statement: its events' refunds must not total more than their
 -- revenue (each event locked for the check, so concurrent refunds of one
--- event cannot both pass), then their splits are computed.
+-- event cannot both pass; under READ COMMITTED, whose next statement sees
+-- what the lock holder committed), then their splits are computed.
 create or replace function apportion_internal.check_and_split_refunds()
 returns trigger
 language plpgsql
@@ -104,6 +105,14 @@ begin
   select array_agg(distinct n.event_id order by n.event_id) into v_events from new_refunds n;
   perform pg_advisory_xact_lock(hashtext('apportion.refunds'), hashtext(x::text))
      from unnest(v_events) x order by x;
+  -- No allocation of these tenants may be written meanwhile: the splits are
+  -- computed from committed allocations, and a run that writes after this
+  -- commits re-splits what it changed (store_allocations takes one of
+  -- these locks and nothing after it, so the order cannot deadlock).
+  perform pg_advisory_xact_lock(hashtext('apportion.store_allocations'), hashtext(t.tenant_id::text || ':' || m.model_version))
+     from (select distinct n.tenant_id from new_refunds n) t
+    cross join apportion.attribution_models m
+    order by t.tenant_id, m.model_version;
   select e.id, e.revenue_cents, e.currency, sum(f.amount_cents) as refunded into v_over
     from apportion.attribution_events e
     join apportion.refunds f on f.tenant_id = e.tenant_id and f.event_id = e.id
