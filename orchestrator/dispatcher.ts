@@ -260,6 +260,9 @@ export class Dispatcher {
     const limit = this.cfg.batchSize;
     let claimed: ClaimedJob[];
     this.claimCount++;
+    // The leases start with the claim's transaction: count from before it
+    // (an inline claim may have run for a while before its leftovers queue).
+    const claimStarted = performance.now();
     try {
       if (inline) {
         const rows = await this.withDeadline(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
@@ -311,8 +314,7 @@ export class Dispatcher {
         fresh.push(part);
       }
     }
-    const now = performance.now();
-    for (const g of fresh) this.claimedAt.set(g, now);
+    for (const g of fresh) this.claimedAt.set(g, claimStarted);
     this.readyGroups = this.fairOrder([...this.readyGroups, ...fresh]);
     this.readyJobCount += claimed.length;
     this.startReadyGroups();
