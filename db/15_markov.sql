@@ -401,10 +401,14 @@ begin
     from unnest(v_channels, v_re_num, v_re_den) x (c, num, den);
 
   -- Wake the live path's work that waited for this training (when the
-  -- caller may enqueue: the worker, through attribution.train_model).
+  -- caller may enqueue: the worker, through attribution.train_model):
+  -- always when the version is active for the tenant, since pending events
+  -- committed while this runs are invisible here and their own job may
+  -- have found the version untrained.
   if has_any_column_privilege('apportion.jobs', 'insert') then
-    if exists (select from apportion.pending_allocations p
-                where p.tenant_id = v_tenant and p.model_version = p_model_version) then
+    if exists (select from apportion.tenant_models m where m.tenant_id = v_tenant and m.model_version = p_model_version)
+       or exists (select from apportion.pending_allocations p
+                   where p.tenant_id = v_tenant and p.model_version = p_model_version) then
       insert into apportion.jobs (tenant_id, queue, task, payload)
       values (v_tenant, 'attribution', 'allocate_pending', jsonb_build_object('model_version', p_model_version));
     end if;
