@@ -483,7 +483,7 @@ begin
                                               where e.tenant_id = v_tenant and e.id = f.event_id
                                                 and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
   if v_refunded is not null then
-    perform apportion.store_refund_allocations(v_refunded, p_model_version);
+    perform apportion.store_refund_allocations(v_refunded, p_model_version, case when v_written then 'allocated' else p_reason end);
   end if;
   perform set_config('apportion.change_at', '', true);
   return query select v_events, v_rows;

@@ -16,27 +16,41 @@
 -- added.
 
 -- Recompute the refund splits of these events of the current tenant, under
--- p_model_version or (null) every model version with allocations of them.
--- Returns the number of split rows written.
-create or replace function apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text default null)
+-- p_model_version or (null) every model version with allocations of them,
+-- writing only what changes: a split whose amount is unchanged keeps its
+-- row (and its computed_at); changed and vanished ones go to
+-- refund_allocation_history, ended for p_reason (refund, or the reason of
+-- the reallocation). Returns the number of split rows written or deleted.
+drop function if exists apportion.store_refund_allocations(uuid[], text);
+create or replace function apportion.store_refund_allocations(
+  p_event_ids uuid[],
+  p_model_version text default null,
+  p_reason text default 'refund'
+)
 returns bigint
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_tenant uuid := apportion.require_tenant();
+  v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+  v_at timestamptz := clock_timestamp();
   v_pair record;
   v_refund record;
   v_channels text[];
   v_left numeric[];
   v_parts numeric[];
-  v_rows bigint := 0;
-  v_n bigint;
+  v_refund_ids uuid[] := '{}'::uuid[];
+  v_event_ids uuid[] := '{}'::uuid[];
+  v_models text[] := '{}'::text[];
+  v_split_channels text[] := '{}'::text[];
+  v_cents bigint[] := '{}'::bigint[];
+  v_changed bigint;
 begin
-  delete from apportion.refund_allocations ra
-   where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
-     and (p_model_version is null or ra.model_version = p_model_version);
-
+  if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
+    raise exception 'store_refund_allocations: p_reason must be a lower-case word like refund (got %)', coalesce(quote_literal(p_reason), 'null')
+      using errcode = '22023';
+  end if;
   for v_pair in
     select distinct a.event_id, a.model_version
       from apportion.attribution_allocations a
@@ -74,20 +88,79 @@ begin
         raise exception 'refund % of event %: nothing left to refund under model version %', v_refund.id, v_pair.event_id, v_pair.model_version
           using errcode = '23514';
       end if;
-      insert into apportion.refund_allocations (tenant_id, refund_id, event_id, model_version, channel, refunded_cents)
-      select v_tenant, v_refund.id, v_pair.event_id, v_pair.model_version, u.channel, u.part
-        from unnest(v_channels, v_parts) as u (channel, part)
-       where u.part > 0;
-      get diagnostics v_n = row_count;
-      v_rows := v_rows + v_n;
+      for v_i in 1 .. cardinality(v_channels) loop
+        continue when v_parts[v_i] = 0;
+        v_refund_ids := v_refund_ids || v_refund.id;
+        v_event_ids := v_event_ids || v_pair.event_id;
+        v_models := v_models || v_pair.model_version;
+        v_split_channels := v_split_channels || v_channels[v_i];
+        v_cents := v_cents || v_parts[v_i]::bigint;
+      end loop;
       select array_agg(u.left_c - u.part order by u.i) into v_left
         from unnest(v_left, v_parts) with ordinality as u (left_c, part, i);
     end loop;
   end loop;
-  return v_rows;
+
+  -- Why and when replaced or deleted splits ended (the history triggers read it).
+  perform set_config('apportion.refund_change_reason', p_reason, true), set_config('apportion.refund_change_at', v_at::text, true);
+  with computed as (
+    select * from unnest(v_refund_ids, v_event_ids, v_models, v_split_channels, v_cents)
+                  as c (refund_id, event_id, model_version, channel, refunded_cents)
+  ),
+  written as (
+    insert into apportion.refund_allocations as ra
+      (tenant_id, refund_id, event_id, model_version, channel, refunded_cents, computed_at, correlation_id, change_reason)
+    select v_tenant, c.refund_id, c.event_id, c.model_version, c.channel, c.refunded_cents, v_at, v_correlation, p_reason
+      from computed c
+    on conflict (tenant_id, refund_id, model_version, channel) do update
+       set refunded_cents = excluded.refunded_cents, computed_at = excluded.computed_at,
+           correlation_id = excluded.correlation_id, change_reason = excluded.change_reason
+     where ra.refunded_cents is distinct from excluded.refunded_cents
+    returning 1
+  ),
+  stale as (
+    delete from apportion.refund_allocations ra
+     where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
+       and (p_model_version is null or ra.model_version = p_model_version)
+       and not exists (select from computed c
+                        where c.refund_id = ra.refund_id and c.model_version = ra.model_version and c.channel = ra.channel)
+    returning 1
+  )
+  select (select count(*) from written) + (select count(*) from stale) into v_changed;
+  perform set_config('apportion.refund_change_reason', '', true), set_config('apportion.refund_change_at', '', true);
+  return v_changed;
 end
 $$;
-grant execute on function apportion.store_refund_allocations(uuid[], text) to apportion_ingest, apportion_worker, apportion_allocator;
+grant execute on function apportion.store_refund_allocations(uuid[], text, text) to apportion_ingest, apportion_worker, apportion_allocator;
+
+-- Replaced or deleted refund splits go to the history, ended at the run's
+-- time for its reason (else the clock, 'update' or 'delete').
+create or replace function apportion_internal.record_refund_allocation_history()
+returns trigger
+language plpgsql
+as $$
+begin
+  insert into apportion.refund_allocation_history
+    (tenant_id, refund_id, event_id, model_version, channel, refunded_cents, correlation_id, change_reason,
+     valid_from, valid_to, ended_reason, ended_correlation_id)
+  select o.tenant_id, o.refund_id, o.event_id, o.model_version, o.channel, o.refunded_cents, o.correlation_id, o.change_reason,
+         o.computed_at,
+         greatest(coalesce(nullif(current_setting('apportion.refund_change_at', true), '')::timestamptz, clock_timestamp()), o.computed_at),
+         coalesce(nullif(current_setting('apportion.refund_change_reason', true), ''), lower(tg_op)),
+         nullif(current_setting('app.correlation_id', true), '')::uuid
+    from old_rows o;
+  return null;
+end
+$$;
+
+create or replace trigger refund_allocations_history_update
+  after update on apportion.refund_allocations
+  referencing old table as old_rows
+  for each statement execute function apportion_internal.record_refund_allocation_history();
+create or replace trigger refund_allocations_history_delete
+  after delete on apportion.refund_allocations
+  referencing old table as old_rows
+  for each statement execute function apportion_internal.record_refund_allocation_history();
 
 -- A refund statement: its events' refunds must not total more than their
 -- revenue (each event locked for the check, so concurrent refunds of one
@@ -191,6 +264,10 @@ select 'cash', tenant_id, day, model_version, currency, channel,
 
 alter table apportion.refunds alter column tenant_id set default apportion.current_tenant_id();
 alter table apportion.refund_allocations alter column tenant_id set default apportion.current_tenant_id();
+alter table apportion.refund_allocation_history alter column tenant_id set default apportion.current_tenant_id();
+select apportion_internal.define_tenant_policies('apportion.refund_allocation_history');
+grant select on apportion.refund_allocation_history to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+grant insert on apportion.refund_allocation_history to apportion_ingest, apportion_worker, apportion_allocator;
 select apportion_internal.define_tenant_policies('apportion.refunds');
 select apportion_internal.define_tenant_policies('apportion.refund_allocations');
 
@@ -199,4 +276,4 @@ grant select on apportion.refunds to apportion_worker, apportion_allocator, appo
 grant select on apportion.refund_allocations, apportion.daily_channel_net_revenue
   to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 -- Derived rows, rewritten by whoever refunds or reallocates.
-grant insert, delete on apportion.refund_allocations to apportion_ingest, apportion_worker, apportion_allocator;
+grant insert, update, delete on apportion.refund_allocations to apportion_ingest, apportion_worker, apportion_allocator;

@@ -24,7 +24,7 @@ select functions_are('apportion_internal', array[
     'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps',
     'enqueue_new_events', 'forbid_model_change', 'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job',
     'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change', 'record_allocation_history',
-    'restate_for_late_touches', 'check_and_split_refunds'
+    'restate_for_late_touches', 'check_and_split_refunds', 'record_refund_allocation_history'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(
@@ -49,7 +49,7 @@ select is(
     'apportion.require_tenant()',
     'apportion.require_trained(text)',
     'apportion.schema_version()',
-    'apportion.store_refund_allocations(uuid[],text)'
+    'apportion.store_refund_allocations(uuid[],text,text)'
   ]::text[],
   'apportion_ingest may execute exactly these functions');
 
@@ -105,7 +105,7 @@ select is(
     'apportion.run_tenant_jobs(text,uuid,bigint[])',
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
-    'apportion.store_refund_allocations(uuid[],text)',
+    'apportion.store_refund_allocations(uuid[],text,text)',
     'apportion.task_allocate_event(jsonb)',
     'apportion.task_allocate_pending(jsonb)',
     'apportion.task_noop(jsonb)',
@@ -170,7 +170,7 @@ select is(
     'apportion.resolve_model_params(text,jsonb)',
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
-    'apportion.store_refund_allocations(uuid[],text)',
+    'apportion.store_refund_allocations(uuid[],text,text)',
     'apportion.train_model(text)'
   ]::text[],
   'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');

@@ -5,7 +5,7 @@
 -- and net per day by event day and refund day.
 begin;
 \ir lib/fixtures.sql
-select plan(22);
+select plan(25);
 
 \o /dev/null
 select apportion_test.make_tenant('refunds', '00000000-0000-4000-8000-0000000000b1');
@@ -107,6 +107,17 @@ select results_eq(
      group by channel order by channel$$,
   $$values ('display', 500::bigint), ('email', 500::bigint)$$,
   'linear now gives email 500 and display 500: the refunds (1000 in all) are split over the new allocation');
+
+select results_eq(
+  $$select refund_id, channel, refunded_cents, ended_reason from apportion.refund_allocation_history
+     where event_id = '00000000-0000-4000-8000-0000000b0001' and model_version = 'rf-linear' order by refund_id$$,
+  $$values ('00000000-0000-4000-8000-0000000f0001'::uuid, 'email', 101::bigint, 'recompute'),
+           ('00000000-0000-4000-8000-0000000f0002'::uuid, 'email', 899::bigint, 'recompute')$$,
+  'the splits the restatement replaced are in the history, ended by the recompute');
+select is((select array_agg(distinct change_reason) from apportion.refund_allocations where model_version = 'rf-linear' and event_id = '00000000-0000-4000-8000-0000000b0001'),
+          array['recompute'], 'the new splits say why they were written');
+select is((select count(*) from apportion.refund_allocation_history where model_version = 'rf-fixed'), 0::bigint,
+          'a split that a recompute leaves unchanged is not rewritten (no history under rf-fixed, whose allocation never changed)');
 
 -- Reports: gross, refunded, net, by event day and by refund day, as the reader.
 select apportion_test.as_role('apportion_reader', '00000000-0000-4000-8000-0000000000b1') \g /dev/null

@@ -2152,31 +2152,37 @@ begin
                                               where e.tenant_id = v_tenant and e.id = f.event_id
                                                 and e.occurred_at >= p_window_start and e.occurred_at < p_window_end));
   if v_refunded is not null then
-    perform apportion.store_refund_allocations(v_refunded, p_model_version);
+    perform apportion.store_refund_allocations(v_refunded, p_model_version, case when v_written then 'allocated' else p_reason end);
   end if;
   perform set_config('apportion.change_at', '', true);
   return query select v_events, v_rows;
 end
 $_$;
 
-CREATE FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text DEFAULT NULL::text) RETURNS bigint
+CREATE FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text DEFAULT NULL::text, p_reason text DEFAULT 'refund'::text) RETURNS bigint
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
+    AS $_$
 declare
   v_tenant uuid := apportion.require_tenant();
+  v_correlation uuid := nullif(current_setting('app.correlation_id', true), '')::uuid;
+  v_at timestamptz := clock_timestamp();
   v_pair record;
   v_refund record;
   v_channels text[];
   v_left numeric[];
   v_parts numeric[];
-  v_rows bigint := 0;
-  v_n bigint;
+  v_refund_ids uuid[] := '{}'::uuid[];
+  v_event_ids uuid[] := '{}'::uuid[];
+  v_models text[] := '{}'::text[];
+  v_split_channels text[] := '{}'::text[];
+  v_cents bigint[] := '{}'::bigint[];
+  v_changed bigint;
 begin
-  delete from apportion.refund_allocations ra
-   where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
-     and (p_model_version is null or ra.model_version = p_model_version);
-
+  if p_reason is null or p_reason !~ '^[a-z][a-z_]{0,62}$' then
+    raise exception 'store_refund_allocations: p_reason must be a lower-case word like refund (got %)', coalesce(quote_literal(p_reason), 'null')
+      using errcode = '22023';
+  end if;
   for v_pair in
     select distinct a.event_id, a.model_version
       from apportion.attribution_allocations a
@@ -2214,19 +2220,49 @@ begin
         raise exception 'refund % of event %: nothing left to refund under model version %', v_refund.id, v_pair.event_id, v_pair.model_version
           using errcode = '23514';
       end if;
-      insert into apportion.refund_allocations (tenant_id, refund_id, event_id, model_version, channel, refunded_cents)
-      select v_tenant, v_refund.id, v_pair.event_id, v_pair.model_version, u.channel, u.part
-        from unnest(v_channels, v_parts) as u (channel, part)
-       where u.part > 0;
-      get diagnostics v_n = row_count;
-      v_rows := v_rows + v_n;
+      for v_i in 1 .. cardinality(v_channels) loop
+        continue when v_parts[v_i] = 0;
+        v_refund_ids := v_refund_ids || v_refund.id;
+        v_event_ids := v_event_ids || v_pair.event_id;
+        v_models := v_models || v_pair.model_version;
+        v_split_channels := v_split_channels || v_channels[v_i];
+        v_cents := v_cents || v_parts[v_i]::bigint;
+      end loop;
       select array_agg(u.left_c - u.part order by u.i) into v_left
         from unnest(v_left, v_parts) with ordinality as u (left_c, part, i);
     end loop;
   end loop;
-  return v_rows;
+
+  -- Why and when replaced or deleted splits ended (the history triggers read it).
+  perform set_config('apportion.refund_change_reason', p_reason, true), set_config('apportion.refund_change_at', v_at::text, true);
+  with computed as (
+    select * from unnest(v_refund_ids, v_event_ids, v_models, v_split_channels, v_cents)
+                  as c (refund_id, event_id, model_version, channel, refunded_cents)
+  ),
+  written as (
+    insert into apportion.refund_allocations as ra
+      (tenant_id, refund_id, event_id, model_version, channel, refunded_cents, computed_at, correlation_id, change_reason)
+    select v_tenant, c.refund_id, c.event_id, c.model_version, c.channel, c.refunded_cents, v_at, v_correlation, p_reason
+      from computed c
+    on conflict (tenant_id, refund_id, model_version, channel) do update
+       set refunded_cents = excluded.refunded_cents, computed_at = excluded.computed_at,
+           correlation_id = excluded.correlation_id, change_reason = excluded.change_reason
+     where ra.refunded_cents is distinct from excluded.refunded_cents
+    returning 1
+  ),
+  stale as (
+    delete from apportion.refund_allocations ra
+     where ra.tenant_id = v_tenant and ra.event_id = any (p_event_ids)
+       and (p_model_version is null or ra.model_version = p_model_version)
+       and not exists (select from computed c
+                        where c.refund_id = ra.refund_id and c.model_version = ra.model_version and c.channel = ra.channel)
+    returning 1
+  )
+  select (select count(*) from written) + (select count(*) from stale) into v_changed;
+  perform set_config('apportion.refund_change_reason', '', true), set_config('apportion.refund_change_at', '', true);
+  return v_changed;
 end
-$$;
+$_$;
 
 CREATE FUNCTION apportion.task_allocate_event(p_payload jsonb) RETURNS jsonb
     LANGUAGE plpgsql
@@ -2793,6 +2829,23 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion_internal.record_refund_allocation_history() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  insert into apportion.refund_allocation_history
+    (tenant_id, refund_id, event_id, model_version, channel, refunded_cents, correlation_id, change_reason,
+     valid_from, valid_to, ended_reason, ended_correlation_id)
+  select o.tenant_id, o.refund_id, o.event_id, o.model_version, o.channel, o.refunded_cents, o.correlation_id, o.change_reason,
+         o.computed_at,
+         greatest(coalesce(nullif(current_setting('apportion.refund_change_at', true), '')::timestamptz, clock_timestamp()), o.computed_at),
+         coalesce(nullif(current_setting('apportion.refund_change_reason', true), ''), lower(tg_op)),
+         nullif(current_setting('app.correlation_id', true), '')::uuid
+    from old_rows o;
+  return null;
+end
+$$;
+
 CREATE FUNCTION apportion_internal.reschedule_job() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -2982,6 +3035,10 @@ CREATE TABLE apportion.refund_allocations (
     model_version text NOT NULL,
     channel text NOT NULL,
     refunded_cents bigint NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    correlation_id uuid,
+    change_reason text DEFAULT 'refund'::text NOT NULL,
+    CONSTRAINT refund_allocations_change_reason_format CHECK ((change_reason ~ '^[a-z][a-z_]{0,62}$'::text)),
     CONSTRAINT refund_allocations_refunded_cents_positive CHECK ((refunded_cents > 0))
 );
 
@@ -3245,6 +3302,23 @@ CREATE TABLE apportion.queue_tasks (
     CONSTRAINT queue_tasks_tenant_scope CHECK ((tenant_scope = ANY (ARRAY['tenant'::text, 'system'::text, 'any'::text])))
 );
 
+CREATE TABLE apportion.refund_allocation_history (
+    tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
+    refund_id uuid NOT NULL,
+    event_id uuid NOT NULL,
+    model_version text NOT NULL,
+    channel text NOT NULL,
+    refunded_cents bigint NOT NULL,
+    correlation_id uuid,
+    change_reason text NOT NULL,
+    valid_from timestamp with time zone NOT NULL,
+    valid_to timestamp with time zone NOT NULL,
+    ended_reason text NOT NULL,
+    ended_correlation_id uuid
+);
+
+ALTER TABLE ONLY apportion.refund_allocation_history FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE apportion.restatement_skips (
     tenant_id uuid DEFAULT apportion.current_tenant_id() NOT NULL,
     model_version text NOT NULL,
@@ -3475,6 +3549,8 @@ CREATE INDEX jobs_runnable_idx ON apportion.jobs_live USING btree (((tenant_id I
 
 CREATE INDEX jobs_scheduled_idx ON apportion.jobs_live USING btree (run_at) WHERE ((state = 'queued'::text) AND scheduled);
 
+CREATE INDEX refund_allocation_history_key_idx ON apportion.refund_allocation_history USING btree (tenant_id, refund_id, model_version, channel, valid_from);
+
 CREATE INDEX refund_allocations_event_idx ON apportion.refund_allocations USING btree (tenant_id, event_id, model_version);
 
 CREATE INDEX refunds_event_idx ON apportion.refunds USING btree (tenant_id, event_id, occurred_at, id);
@@ -3526,6 +3602,10 @@ CREATE TRIGGER markov_removal_effects_immutable BEFORE DELETE OR UPDATE ON appor
 CREATE TRIGGER markov_transitions_immutable BEFORE DELETE OR UPDATE ON apportion.markov_transitions FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_trained_change();
 
 CREATE TRIGGER queue_tasks_regenerate_dispatcher AFTER INSERT OR DELETE OR UPDATE ON apportion.queue_tasks FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.queue_tasks_changed();
+
+CREATE TRIGGER refund_allocations_history_delete AFTER DELETE ON apportion.refund_allocations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.record_refund_allocation_history();
+
+CREATE TRIGGER refund_allocations_history_update AFTER UPDATE ON apportion.refund_allocations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.record_refund_allocation_history();
 
 CREATE TRIGGER refunds_check_and_split AFTER INSERT ON apportion.refunds REFERENCING NEW TABLE AS new_refunds FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.check_and_split_refunds();
 
@@ -3629,6 +3709,8 @@ CREATE POLICY owner_admin ON apportion.markov_transitions TO apportion_owner USI
 
 CREATE POLICY owner_admin ON apportion.pending_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
+CREATE POLICY owner_admin ON apportion.refund_allocation_history TO apportion_owner USING (true) WITH CHECK (true);
+
 CREATE POLICY owner_admin ON apportion.refund_allocations TO apportion_owner USING (true) WITH CHECK (true);
 
 CREATE POLICY owner_admin ON apportion.refunds TO apportion_owner USING (true) WITH CHECK (true);
@@ -3648,6 +3730,8 @@ CREATE POLICY owner_admin ON apportion.trained_models TO apportion_owner USING (
 CREATE POLICY owner_admin ON apportion.worker_failed_jobs TO apportion_owner USING (true) WITH CHECK (true);
 
 ALTER TABLE apportion.pending_allocations ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE apportion.refund_allocation_history ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE apportion.refund_allocations ENABLE ROW LEVEL SECURITY;
 
@@ -3684,6 +3768,8 @@ CREATE POLICY tenant_isolation ON apportion.markov_removal_effects TO apportion_
 CREATE POLICY tenant_isolation ON apportion.markov_transitions TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.pending_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
+
+CREATE POLICY tenant_isolation ON apportion.refund_allocation_history TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
 CREATE POLICY tenant_isolation ON apportion.refund_allocations TO apportion_ingest, apportion_worker, apportion_reader, apportion_allocator USING (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed))) WITH CHECK (((tenant_id = apportion.current_tenant_id()) AND ( SELECT apportion.current_tenant_allowed() AS current_tenant_allowed)));
 
@@ -3941,10 +4027,10 @@ REVOKE ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event
 GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.store_allocations(p_model_version text, p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_reason text) TO apportion_allocator;
 
-REVOKE ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) FROM PUBLIC;
-GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_ingest;
-GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_worker;
-GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text) TO apportion_allocator;
+REVOKE ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text, p_reason text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text, p_reason text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.store_refund_allocations(p_event_ids uuid[], p_model_version text, p_reason text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.task_allocate_event(p_payload jsonb) TO apportion_worker;
@@ -4004,6 +4090,8 @@ REVOKE ALL ON FUNCTION apportion_internal.record_allocation_history() FROM PUBLI
 
 REVOKE ALL ON FUNCTION apportion_internal.record_failure() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION apportion_internal.record_refund_allocation_history() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION apportion_internal.reschedule_job() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.restate_for_late_touches() FROM PUBLIC;
@@ -4027,10 +4115,10 @@ GRANT SELECT ON TABLE apportion.channels TO apportion_worker;
 GRANT SELECT ON TABLE apportion.channels TO apportion_reader;
 GRANT SELECT ON TABLE apportion.channels TO apportion_allocator;
 
-GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_ingest;
-GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_worker;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE apportion.refund_allocations TO apportion_ingest;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE apportion.refund_allocations TO apportion_worker;
 GRANT SELECT ON TABLE apportion.refund_allocations TO apportion_reader;
-GRANT SELECT,INSERT,DELETE ON TABLE apportion.refund_allocations TO apportion_allocator;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE apportion.refund_allocations TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.refunds TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.refunds TO apportion_worker;
@@ -4118,6 +4206,11 @@ GRANT UPDATE(enqueued_at) ON TABLE apportion.pending_allocations TO apportion_in
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_worker;
 GRANT SELECT ON TABLE apportion.queue_tasks TO apportion_reader;
+
+GRANT SELECT,INSERT ON TABLE apportion.refund_allocation_history TO apportion_ingest;
+GRANT SELECT,INSERT ON TABLE apportion.refund_allocation_history TO apportion_worker;
+GRANT SELECT ON TABLE apportion.refund_allocation_history TO apportion_reader;
+GRANT SELECT,INSERT ON TABLE apportion.refund_allocation_history TO apportion_allocator;
 
 GRANT SELECT,INSERT ON TABLE apportion.restatement_skips TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.restatement_skips TO apportion_worker;
