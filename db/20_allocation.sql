@@ -586,11 +586,33 @@ create or replace trigger attribution_allocations_history_delete
   referencing old table as old_rows
   for each statement execute function apportion_internal.record_allocation_history();
 
+-- allocations_as_of's checks: the current tenant (42501 if none), a
+-- registered model version (22023), a finite time (22023).
+create or replace function apportion.require_as_of(p_model_version text, p_at timestamptz)
+returns uuid
+language plpgsql stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  if p_at is null or not isfinite(p_at) then
+    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
+  end if;
+  return v_tenant;
+end
+$$;
+grant execute on function apportion.require_as_of(text, timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+
 -- The current tenant's allocation rows of one model version exactly as they
 -- stood at p_at: the versions current then (valid from computed_at, until
 -- replaced or deleted). A version's time is when its run wrote it (after
 -- the run's lock, so in order per tenant and model): a report read at p_at
 -- while that transaction had not yet committed did not see it yet.
+-- A plain SQL function (no SET clauses, names qualified), so the planner
+-- inlines it into the caller's query, which then reads only the columns it
+-- uses; the checks run first, as the outer side of the lateral join.
 create or replace function apportion.allocations_as_of(p_model_version text, p_at timestamptz)
 returns table (
   event_id uuid,
@@ -604,27 +626,21 @@ returns table (
   computed_at timestamptz,
   change_reason text
 )
-language plpgsql stable
-set search_path = pg_catalog, pg_temp
+language sql stable
 as $$
-declare
-  v_tenant uuid := apportion.require_tenant();
-begin
-  perform apportion.require_model(p_model_version);
-  if p_at is null or not isfinite(p_at) then
-    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
-  end if;
-  return query
-  select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
-         a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
-    from apportion.attribution_allocations a
-   where a.tenant_id = v_tenant and a.model_version = p_model_version and a.computed_at <= p_at
-  union all
-  select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
-         h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
-    from apportion.allocation_history h
-   where h.tenant_id = v_tenant and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at;
-end
+  select x.*
+    from apportion.require_as_of(p_model_version, p_at) as t (tenant_id)
+   cross join lateral (
+     select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
+            a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
+       from apportion.attribution_allocations a
+      where a.tenant_id = t.tenant_id and a.model_version = p_model_version and a.computed_at <= p_at
+     union all
+     select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
+            h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
+       from apportion.allocation_history h
+      where h.tenant_id = t.tenant_id and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at
+   ) x
 $$;
 grant execute on function apportion.allocations_as_of(text, timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 

@@ -17,7 +17,7 @@ select functions_are('apportion', array[
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
     'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
     'allocations_as_of', 'daily_channel_revenue_as_of', 'store_refund_allocations', 'currency_minor_units',
-    'iso_currencies', 'major_units'
+    'iso_currencies', 'major_units', 'require_as_of'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -45,6 +45,7 @@ select is(
     'apportion.job_status(bigint)',
     'apportion.major_units(numeric,text)',
     'apportion.markov_summary(text)',
+    'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
     'apportion.require_trained(text)',
@@ -95,6 +96,7 @@ select is(
     'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
     'apportion.release_jobs(text,bigint[])',
     'apportion.replay_failed_job(bigint)',
+    'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
     'apportion.require_trained(text)',
@@ -131,6 +133,7 @@ select is(
     'apportion.iso_currencies()',
     'apportion.major_units(numeric,text)',
     'apportion.markov_summary(text)',
+    'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
     'apportion.require_trained(text)',
@@ -164,6 +167,7 @@ select is(
     'apportion.param_share(jsonb,text,numeric)',
     'apportion.param_timestamp(jsonb,text)',
     'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
+    'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
     'apportion.require_trained(text)',

@@ -260,27 +260,21 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
 $$;
 
 CREATE FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) RETURNS TABLE(event_id uuid, channel text, allocated_revenue_cents bigint, allocation_ratio numeric, touchpoint_count integer, currency character, event_occurred_at timestamp with time zone, correlation_id uuid, computed_at timestamp with time zone, change_reason text)
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE sql STABLE
     AS $$
-declare
-  v_tenant uuid := apportion.require_tenant();
-begin
-  perform apportion.require_model(p_model_version);
-  if p_at is null or not isfinite(p_at) then
-    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
-  end if;
-  return query
-  select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
-         a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
-    from apportion.attribution_allocations a
-   where a.tenant_id = v_tenant and a.model_version = p_model_version and a.computed_at <= p_at
-  union all
-  select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
-         h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
-    from apportion.allocation_history h
-   where h.tenant_id = v_tenant and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at;
-end
+  select x.*
+    from apportion.require_as_of(p_model_version, p_at) as t (tenant_id)
+   cross join lateral (
+     select a.event_id, a.channel, a.allocated_revenue_cents, a.allocation_ratio, a.touchpoint_count, a.currency,
+            a.event_occurred_at, a.correlation_id, a.computed_at, a.change_reason
+       from apportion.attribution_allocations a
+      where a.tenant_id = t.tenant_id and a.model_version = p_model_version and a.computed_at <= p_at
+     union all
+     select h.event_id, h.channel, h.allocated_revenue_cents, h.allocation_ratio, h.touchpoint_count, h.currency,
+            h.event_occurred_at, h.correlation_id, h.valid_from, h.change_reason
+       from apportion.allocation_history h
+      where h.tenant_id = t.tenant_id and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at
+   ) x
 $$;
 
 CREATE FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) RETURNS void
@@ -1670,6 +1664,21 @@ begin
      set status = 'replayed', replayed_job_id = v_new_id, settled_at = now()
    where f.id = v_failure.id;
   return v_new_id;
+end
+$$;
+
+CREATE FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_tenant uuid := apportion.require_tenant();
+begin
+  perform apportion.require_model(p_model_version);
+  if p_at is null or not isfinite(p_at) then
+    raise exception 'allocations_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
+  end if;
+  return v_tenant;
 end
 $$;
 
@@ -3972,6 +3981,12 @@ GRANT ALL ON FUNCTION apportion.release_jobs(p_worker_id text, p_job_ids bigint[
 
 REVOKE ALL ON FUNCTION apportion.replay_failed_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.replay_failed_job(p_job_id bigint) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.require_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.attribution_models TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.attribution_models TO apportion_worker;
