@@ -19,8 +19,10 @@ select a.tenant_id,
 
 grant select on apportion.daily_channel_revenue to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 
--- The daily report as it stood at p_at (allocations_as_of for every model
--- version of the current tenant): what was reported then, reproduced.
+-- The daily report as it stood at p_at: allocations_as_of for every model
+-- version, grouped as daily_channel_revenue groups: what was reported then,
+-- reproduced. (Plain SQL, inlined like allocations_as_of; its checks run
+-- once per model version.)
 create or replace function apportion.daily_channel_revenue_as_of(p_at timestamptz)
 returns table (
   tenant_id uuid,
@@ -31,27 +33,13 @@ returns table (
   revenue_cents numeric,
   event_count bigint
 )
-language plpgsql stable
-set search_path = pg_catalog, pg_temp
+language sql stable
 as $$
-declare
-  v_tenant uuid := apportion.require_tenant();
-begin
-  if p_at is null or not isfinite(p_at) then
-    raise exception 'daily_channel_revenue_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
-  end if;
-  return query
-  select v_tenant, (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel,
-         sum(v.allocated_revenue_cents)::numeric, count(*)::bigint
-    from (select a.model_version, a.currency, a.channel, a.event_occurred_at, a.allocated_revenue_cents
-            from apportion.attribution_allocations a
-           where a.tenant_id = v_tenant and a.computed_at <= p_at
-          union all
-          select h.model_version, h.currency, h.channel, h.event_occurred_at, h.allocated_revenue_cents
-            from apportion.allocation_history h
-           where h.tenant_id = v_tenant and h.valid_to > p_at and h.valid_from <= p_at) v
-   group by (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel
-   order by 2, 3, 4, 5;
-end
+  select apportion.current_tenant_id(), (a.event_occurred_at at time zone 'UTC')::date, m.model_version, a.currency, a.channel,
+         sum(a.allocated_revenue_cents)::numeric, count(*)::bigint
+    from apportion.attribution_models m
+   cross join lateral apportion.allocations_as_of(m.model_version, p_at) a
+   group by (a.event_occurred_at at time zone 'UTC')::date, m.model_version, a.currency, a.channel
+   order by 2, 3, 4, 5
 $$;
 grant execute on function apportion.daily_channel_revenue_as_of(timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
