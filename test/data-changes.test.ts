@@ -6,8 +6,8 @@
 // data, every event's parts sum to its revenue, every refund split equals
 // the reference's (test/helpers/reference.ts) over the final allocation,
 // sums to its refund and leaves no channel below zero, and every state the
-// allocations were in after a drain is reproduced by allocations_as_of at
-// that time. Plus the race a late touchpoint must
+// allocations were in after a drain is reproduced by allocations_as_of (and
+// the daily report by daily_channel_revenue_as_of) at that time. Plus the race a late touchpoint must
 // win: a live job holding the event's pending row while the touch arrives.
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,16 @@ async function drain(): Promise<void> {
   }
   const [p] = await admin`select count(*)::int as n from apportion.pending_allocations`;
   expect(p!.n).toBe(0);
+}
+
+/** Resolves once some backend of this database waits for a lock (throws after 3 s). */
+async function waitForLockWait(): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const [w] = await admin`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+    if (w!.n > 0) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error('no session waited for a lock');
 }
 
 type Rows = Map<string, string>;
@@ -236,6 +246,20 @@ describe('allocations follow the data', () => {
           if (d.length > 0) mismatches.push(`${snap.at} ${tenant} ${m}: ${d.slice(0, 3).join('; ')}`);
           compared++;
         }
+        // The daily report as of then: per model and channel, the snapshot's cents.
+        const want = new Map<string, bigint>();
+        for (const m of MODELS) {
+          for (const [k, v] of snap.rows.get(`${tenant} ${m}`)!) {
+            const key = `${m} ${k.split(' ')[1]}`;
+            want.set(key, (want.get(key) ?? 0n) + BigInt(v.split(' ')[0]!));
+          }
+        }
+        const daily = await withTenant(worker, tenant, (tx) => tx`
+          select model_version, channel, sum(revenue_cents)::text as c from apportion.daily_channel_revenue_as_of(${snap.at}::timestamptz)
+           where model_version = any(${MODELS}) group by 1, 2`);
+        const have = new Map(daily.map((r) => [`${r.model_version} ${r.channel}`, BigInt(r.c as string)]));
+        const dd = diff(new Map([...want].map(([k, v]) => [k, v.toString()])), new Map([...have].map(([k, v]) => [k, v.toString()])));
+        if (dd.length > 0) mismatches.push(`${snap.at} ${tenant} daily: ${dd.slice(0, 3).join('; ')}`);
       }
     }
     expect(mismatches.slice(0, 10)).toEqual([]);
@@ -295,6 +319,36 @@ describe('allocations follow the data', () => {
     expect(current[0]!.n).toBe(3);
   });
 
+  it('a refund waits for an allocation of its tenant being written, so it is split over the committed one', async () => {
+    const tenant = TENANTS[0]!;
+    const [e] = await withTenant(ingest, tenant, async (tx) => {
+      await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('refund-lock', 'email', now() - interval '3 days')`;
+      return tx`insert into apportion.attribution_events (customer_id, occurred_at, revenue_cents, currency)
+                values ('refund-lock', now() - interval '1 day', 1000, 'USD') returning id::text`;
+    });
+    await drain();
+    // A run of store_allocations for (tenant, dc-linear) holds this lock until it commits.
+    const holder = postgres(db.url, { max: 1, onnotice: () => {} });
+    const refunder = postgres(await db.urlAs('apportion_ingest'), { max: 1, onnotice: () => {} });
+    try {
+      await holder`select pg_advisory_lock(hashtext('apportion.store_allocations'), hashtext(${tenant + ':dc-linear'}))`;
+      let done = false;
+      const refund = refunder.begin(async (tx) => {
+        await tx`select set_config('app.tenant_id', ${tenant}, true)`;
+        await tx`insert into apportion.refunds (event_id, amount_cents, occurred_at) values (${e!.id}, 100, now())`;
+      }).then(() => (done = true));
+      await waitForLockWait();
+      expect(done).toBe(false);
+      await holder`select pg_advisory_unlock(hashtext('apportion.store_allocations'), hashtext(${tenant + ':dc-linear'}))`;
+      await refund;
+    } finally {
+      await holder.end();
+      await refunder.end();
+    }
+    const [r] = await admin`select coalesce(sum(refunded_cents), 0)::int as n from apportion.refund_allocations where event_id = ${e!.id} and model_version = 'dc-linear'`;
+    expect(r!.n).toBe(100);
+  });
+
   it('a late touch that arrives while a live job holds its event still restates it', async () => {
     const tenant = TENANTS[0]!;
     const [e] = await withTenant(ingest, tenant, async (tx) => {
@@ -326,11 +380,7 @@ describe('allocations follow the data', () => {
         await tx`insert into apportion.touchpoints (customer_id, channel, occurred_at) values ('race', 'referral', now() - interval '30 hours')`;
       });
       // The late insert waits for the job's row lock (on conflict do update) rather than passing it by.
-      for (let i = 0; i < 300; i++) {
-        const [w] = await admin`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
-        if (w!.n > 0) break;
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await waitForLockWait();
       release();
       await jobDone;
       await lateDone;
