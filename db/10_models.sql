@@ -44,7 +44,18 @@ begin
   return v_interval;
 end
 $$;
-grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_worker, apportion_allocator;
+grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_ingest, apportion_worker, apportion_allocator;
+
+-- A model's lookback: its lookback param, or 30 days (22023 if invalid).
+-- Read wherever the lookback rule is applied (allocation, training,
+-- restatement of late touchpoints).
+create or replace function apportion.model_lookback(p_params jsonb)
+returns interval
+language sql immutable
+as $$
+  select apportion.param_interval(p_params, 'lookback', interval '30 days')
+$$;
+grant execute on function apportion.model_lookback(jsonb) to apportion_ingest, apportion_worker, apportion_allocator;
 
 -- Raise 22023 unless a jsonb value is a number in [0, 1].
 create or replace function apportion.param_share(p_params jsonb, p_key text, p_default numeric)
@@ -164,7 +175,7 @@ begin
     end if;
   end loop;
 
-  lookback := apportion.param_interval(p_params, 'lookback', interval '30 days');
+  lookback := apportion.model_lookback(p_params);
   fallback_channel := coalesce(p_params ->> 'fallback_channel', 'unattributed');
   if jsonb_typeof(p_params -> 'fallback_channel') is distinct from 'string' and p_params ? 'fallback_channel'
      or fallback_channel !~ '^[a-z][a-z0-9_]{0,62}$' then

@@ -62,7 +62,7 @@ begin
       join apportion.tenant_models m on m.tenant_id = n.tenant_id
       join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
       join apportion.tenants t on t.id = n.tenant_id
-     cross join lateral (select coalesce((am.params ->> 'lookback')::interval, interval '30 days') as lookback) lb
+     cross join lateral (select apportion.model_lookback(am.params) as lookback) lb
       join apportion.attribution_events e
         on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
        and e.occurred_at >= n.occurred_at

@@ -17,7 +17,7 @@ select functions_are('apportion', array[
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
     'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
     'allocations_as_of', 'daily_channel_revenue_as_of', 'store_refund_allocations', 'currency_minor_units',
-    'iso_currencies', 'major_units', 'require_as_of'
+    'iso_currencies', 'major_units', 'require_as_of', 'model_lookback'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -45,6 +45,8 @@ select is(
     'apportion.job_status(bigint)',
     'apportion.major_units(numeric,text)',
     'apportion.markov_summary(text)',
+    'apportion.model_lookback(jsonb)',
+    'apportion.param_interval(jsonb,text,interval)',
     'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
@@ -82,6 +84,7 @@ select is(
     'apportion.markov_training_window(jsonb)',
     'apportion.markov_transition_counts(uuid,interval,timestamp with time zone,timestamp with time zone)',
     'apportion.mask_payload_values(text,jsonb)',
+    'apportion.model_lookback(jsonb)',
     'apportion.open_failures(uuid,integer)',
     'apportion.param_interval(jsonb,text,interval)',
     'apportion.param_share(jsonb,text,numeric)',
@@ -163,6 +166,7 @@ select is(
     'apportion.markov_summary(text)',
     'apportion.markov_training_window(jsonb)',
     'apportion.markov_transition_counts(uuid,interval,timestamp with time zone,timestamp with time zone)',
+    'apportion.model_lookback(jsonb)',
     'apportion.param_interval(jsonb,text,interval)',
     'apportion.param_share(jsonb,text,numeric)',
     'apportion.param_timestamp(jsonb,text)',

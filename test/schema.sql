@@ -525,28 +525,14 @@ end
 $$;
 
 CREATE FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) RETURNS TABLE(tenant_id uuid, day date, model_version text, currency character, channel text, revenue_cents numeric, event_count bigint)
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'pg_catalog', 'pg_temp'
+    LANGUAGE sql STABLE
     AS $$
-declare
-  v_tenant uuid := apportion.require_tenant();
-begin
-  if p_at is null or not isfinite(p_at) then
-    raise exception 'daily_channel_revenue_as_of: p_at must be a finite timestamp (got %)', coalesce(p_at::text, 'null') using errcode = '22023';
-  end if;
-  return query
-  select v_tenant, (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel,
-         sum(v.allocated_revenue_cents)::numeric, count(*)::bigint
-    from (select a.model_version, a.currency, a.channel, a.event_occurred_at, a.allocated_revenue_cents
-            from apportion.attribution_allocations a
-           where a.tenant_id = v_tenant and a.computed_at <= p_at
-          union all
-          select h.model_version, h.currency, h.channel, h.event_occurred_at, h.allocated_revenue_cents
-            from apportion.allocation_history h
-           where h.tenant_id = v_tenant and h.valid_to > p_at and h.valid_from <= p_at) v
-   group by (v.event_occurred_at at time zone 'UTC')::date, v.model_version, v.currency, v.channel
-   order by 2, 3, 4, 5;
-end
+  select apportion.current_tenant_id(), (a.event_occurred_at at time zone 'UTC')::date, m.model_version, a.currency, a.channel,
+         sum(a.allocated_revenue_cents)::numeric, count(*)::bigint
+    from apportion.attribution_models m
+   cross join lateral apportion.allocations_as_of(m.model_version, p_at) a
+   group by (a.event_occurred_at at time zone 'UTC')::date, m.model_version, a.currency, a.channel
+   order by 2, 3, 4, 5
 $$;
 
 CREATE FUNCTION apportion.deactivate_model(p_model_version text) RETURNS void
@@ -1316,6 +1302,12 @@ begin
 end
 $_$;
 
+CREATE FUNCTION apportion.model_lookback(p_params jsonb) RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select apportion.param_interval(p_params, 'lookback', interval '30 days')
+$$;
+
 CREATE FUNCTION apportion.open_failures(p_correlation_id uuid DEFAULT NULL::uuid, p_limit integer DEFAULT 50) RETURNS TABLE(job_id bigint, tenant_id uuid, queue text, task text, error_code text, error_message text, attempts integer, correlation_id uuid, failed_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -1803,7 +1795,7 @@ begin
     end if;
   end loop;
 
-  lookback := apportion.param_interval(p_params, 'lookback', interval '30 days');
+  lookback := apportion.model_lookback(p_params);
   fallback_channel := coalesce(p_params ->> 'fallback_channel', 'unattributed');
   if jsonb_typeof(p_params -> 'fallback_channel') is distinct from 'string' and p_params ? 'fallback_channel'
      or fallback_channel !~ '^[a-z][a-z0-9_]{0,62}$' then
@@ -2881,7 +2873,7 @@ begin
       join apportion.tenant_models m on m.tenant_id = n.tenant_id
       join apportion.attribution_models am on am.model_version = m.model_version and am.kind <> 'fixed_split'
       join apportion.tenants t on t.id = n.tenant_id
-     cross join lateral (select coalesce((am.params ->> 'lookback')::interval, interval '30 days') as lookback) lb
+     cross join lateral (select apportion.model_lookback(am.params) as lookback) lb
       join apportion.attribution_events e
         on e.tenant_id = n.tenant_id and e.customer_id = n.customer_id
        and e.occurred_at >= n.occurred_at
@@ -3934,10 +3926,16 @@ GRANT ALL ON FUNCTION apportion.markov_transition_counts(p_tenant uuid, p_lookba
 REVOKE ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.mask_payload_values(p_message text, p_payload jsonb) TO apportion_worker;
 
+REVOKE ALL ON FUNCTION apportion.model_lookback(p_params jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.model_lookback(p_params jsonb) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.model_lookback(p_params jsonb) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.model_lookback(p_params jsonb) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.open_failures(p_correlation_id uuid, p_limit integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.open_failures(p_correlation_id uuid, p_limit integer) TO apportion_worker;
 
 REVOKE ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.param_interval(p_params jsonb, p_key text, p_default interval) TO apportion_allocator;
 
