@@ -6,7 +6,7 @@
 -- work waits for training.
 begin;
 \ir lib/fixtures.sql
-select plan(29);
+select plan(30);
 
 \o /dev/null
 select apportion.register_model('mk-hand', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-02-01"}');
@@ -165,6 +165,20 @@ select is((select array_agg(task || ' ' || state || ' ' || payload::text) from a
           'and wakes the waiting work with one allocate_pending job');
 select is((apportion.task_allocate_pending('{"model_version": "mk-hand"}') ->> 'event_count')::int, 1,
           'which then allocates the event');
+
+-- Pending events committed while a training runs are invisible to it: it
+-- wakes an active version's live path whether or not it sees any.
+select apportion_test.as_admin();
+select apportion.register_model('mk-hand-2', 'markov', '{"training_start": "2025-01-01", "training_end": "2025-02-01"}') \g /dev/null
+select apportion_test.as_role('apportion_ingest', '00000000-0000-4000-8000-0000000000f6') \g /dev/null
+select apportion.activate_model('mk-hand-2') \g /dev/null
+select apportion_test.as_role('apportion_worker', '00000000-0000-4000-8000-0000000000f6') \g /dev/null
+delete from jobs_before;
+insert into jobs_before select id from apportion.jobs;
+select apportion.task_train_model('{"model_version": "mk-hand-2"}') \g /dev/null
+select is((select array_agg(task || ' ' || payload::text) from apportion.jobs where id not in (select id from jobs_before)),
+          array['allocate_pending {"model_version": "mk-hand-2"}'],
+          'training an active version enqueues its live path even with no pending event in sight');
 
 select * from finish();
 rollback;
