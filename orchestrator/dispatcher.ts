@@ -117,29 +117,29 @@ export class Dispatcher {
     // The backstop when no notification arrives.
     this.pollTimer = setInterval(() => this.wake(), this.cfg.pollIntervalMs);
     this.pollTimer.unref();
-    // Claimed jobs that no runner could start within half their lease go
-    // back before it expires (see releaseStaleGroups).
-    this.staleTimer = setInterval(() => void this.releaseStaleGroups(), Math.max(50, (this.cfg.leaseSeconds * 1000) / 4));
+    // Claimed jobs that no runner could start within a third of their lease
+    // go back well before it expires (see releaseStaleGroups).
+    this.staleTimer = setInterval(() => void this.releaseStaleGroups(), Math.max(50, (this.cfg.leaseSeconds * 1000) / 6));
     this.staleTimer.unref();
   }
 
   /**
-   * Give back the ready groups that have waited for a runner for half
-   * their lease (runners held by slow or lost statements): released, their
+   * Give back the ready groups that have waited for a runner for a third
+   * of their lease (runners held by slow or lost statements): released, their
    * attempt is not counted, and they are claimed again when a runner can
    * take them. Left waiting, their lease would expire, and every expiry
    * counts an attempt of a job that never ran: a job could fail for good
    * without ever starting.
    */
   private async releaseStaleGroups(): Promise<void> {
-    const cutoff = performance.now() - (this.cfg.leaseSeconds * 1000) / 2;
+    const cutoff = performance.now() - (this.cfg.leaseSeconds * 1000) / 3;
     const stale = this.readyGroups.filter((g) => (this.claimedAt.get(g) ?? Infinity) < cutoff);
     if (stale.length === 0) return;
     this.readyGroups = this.readyGroups.filter((g) => !stale.includes(g));
     const jobs = stale.flat();
     this.readyJobCount -= jobs.length;
     const released = await this.release(jobs);
-    this.log.info({ worker_id: this.cfg.workerId, waited: jobs.length, released }, 'released claimed jobs no runner started within half their lease');
+    this.log.info({ worker_id: this.cfg.workerId, waited: jobs.length, released }, 'released claimed jobs no runner started within a third of their lease');
     this.startReadyGroups();
   }
 

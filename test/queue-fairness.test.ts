@@ -168,7 +168,7 @@ describe('fair turns across tenants', () => {
         select attempts, array(select e ->> 'outcome' from jsonb_array_elements(attempt_log) e) as outcomes
           from apportion.jobs where id = ${waiting}`;
       expect(b).toEqual({ attempts: 1, outcomes: ['succeeded'] });
-      expect(o.logs.some((l) => l.msg === 'released claimed jobs no runner started within half their lease')).toBe(true);
+      expect(o.logs.some((l) => l.msg === 'released claimed jobs no runner started within a third of their lease')).toBe(true);
     } finally {
       await holder.end();
       expect(await o.stop()).toBe(0);
