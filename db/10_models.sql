@@ -301,6 +301,59 @@ create or replace trigger attribution_models_immutable
   before update on apportion.attribution_models
   for each row execute function apportion_internal.forbid_model_change();
 
+-- time_decay's factors for one half-life of p_half_life_us microseconds
+-- (db/20_allocation.sql reads them): 2^-(d * 1000^k / half_life) for every
+-- base-1000 digit d a remainder below the half-life can have at place k
+-- (part k, 0..4; a half-life is at most 10 years, under 1000^5 us), from a
+-- power() at 60 decimal places rounded half up to 50; and 2^-q for whole
+-- half-lives q = 0..133 (part 5), exact, rounded half up to 50. (The
+-- dividend carries 61 decimal places: numeric division keeps only as many
+-- as its operands have, about 20 for integers.) Each
+-- factor is within 5.000001e-51 of its exact value. Computed once per
+-- half-life (about 4,000 rows; a second call finds them and returns).
+create or replace function apportion_internal.ensure_half_life_factors(p_half_life_us bigint)
+returns void
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if exists (select from apportion.half_life_factors f where f.half_life_us = p_half_life_us) then
+    return;
+  end if;
+  insert into apportion.half_life_factors (half_life_us, part, digits, factor)
+  select p_half_life_us, p.part, d.digits,
+         round(power(2::numeric, -round(round(d.digits * 1000::numeric ^ p.part, 61) / p_half_life_us, 60)), 50)
+    from generate_series(0, 4) p (part)
+   cross join lateral generate_series(0, least(999, div(p_half_life_us - 1, 1000::numeric ^ p.part))::int) d (digits)
+  union all
+  select p_half_life_us, 5, q, round(5::numeric ^ q * ('1e-' || q)::numeric, 50)
+    from generate_series(0, 133) q;
+end
+$$;
+
+create or replace function apportion_internal.model_registered()
+returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform apportion_internal.ensure_half_life_factors((p.half_life_seconds * 1000000)::bigint)
+     from apportion.resolve_model_params(new.kind, new.params) p;
+  return null;
+end
+$$;
+
+create or replace trigger attribution_models_half_life_factors
+  after insert on apportion.attribution_models
+  for each row when (new.kind = 'time_decay')
+  execute function apportion_internal.model_registered();
+
+-- Models registered before the factors were kept per half-life.
+select apportion_internal.ensure_half_life_factors((p.half_life_seconds * 1000000)::bigint)
+  from apportion.attribution_models m
+ cross join lateral apportion.resolve_model_params(m.kind, m.params) p
+ where m.kind = 'time_decay';
+
 -- Raise 22023 unless the model version is registered.
 create or replace function apportion.require_model(p_model_version text)
 returns apportion.attribution_models

@@ -18,13 +18,16 @@
 --   linear           1 each                                  (D = n)
 --   position_based   n = 1: 1; n = 2: 1 each; n >= 3: first*(n-2) for touch 1,
 --                    last*(n-2) for touch n, (1-first-last) for the rest (D = n-2)
---   time_decay       2^-x with x = (dt_i - dt_n) / half_life, dt in seconds
+--   time_decay       2^-x with x = (dt_i - dt_n) / half_life, dt the time
 --                    before the event: the newest touch weighs 1, so D >= 1
---                    however old the rest. x is rounded half up to 12
---                    decimal places exactly (div() of exact numerics); 2^-x is
---                    the product of four apportion.decay_factors rows (good to
---                    ~1e-49) rounded half up to 18 decimal places; from x >= 61
---                    on 2^-x < 5e-19 rounds to 0. The weights are therefore the
+--                    however old the rest. x is exact: with dt - dt_n and the
+--                    half-life in whole microseconds, dt - dt_n = q * half_life
+--                    + r, and 2^-x = 2^-q * prod_k 2^-(d_k * 1000^k / half_life)
+--                    over the base-1000 digits d_k of r: six rows of
+--                    apportion.half_life_factors (each within 5.000001e-51),
+--                    whose product is rounded half up to 40 decimal places, so
+--                    each weight is within 5.1e-41 of the exact 2^-x; from
+--                    q >= 134 on 2^-x < 5e-41 rounds to 0. The weights are the
 --                    same on every server.
 --   fixed_split      no touches: the channel list, weights or 1 each.
 --   markov           per channel, not per touch: the channel's frozen
@@ -146,19 +149,18 @@ as $$
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as not materialized (
-    -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly;
-    -- capped at 61 (every weight from there on is 0) so that a touch millions
-    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a
-    -- subquery, so the division runs once and is not pasted into each of the
-    -- four decay_factors joins that read x12.)
-    select touch.*,
-           case when p_kind = 'time_decay' then
-             least(div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
-                       2 * p_half_life_seconds),
-                   61000000000000)::bigint
-           end as x12
-      from touch
-    offset 0
+    -- time_decay: dt = q * half_life + r in whole microseconds (q whole
+    -- half-lives, 0 <= r < half_life), exactly. (offset 0 keeps this a
+    -- subquery, so dt is computed once and not pasted into each of the
+    -- factor joins that read q and r.)
+    select d.*, d.dt_us / d.half_life_us as q, d.dt_us % d.half_life_us as r
+      from (select touch.*, h.half_life_us,
+                   case when p_kind = 'time_decay' then
+                     (extract(epoch from touch.newest_at - touch.touch_at) * 1000000)::bigint
+                   end as dt_us
+              from touch
+             cross join (select (p_half_life_seconds * 1000000)::bigint as half_life_us) h
+            offset 0) d
   ),
   touch_weighted as (
     select tm.event_id, coalesce(tm.channel, p_fallback_channel) as channel,
@@ -179,13 +181,21 @@ as $$
     select tm.event_id, coalesce(tm.channel, p_fallback_channel),
            tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
            case when tm.n = 0 then 1::numeric
-                when tm.x12 >= 61000000000000 then 0::numeric
-                else round(f0.factor * f1.factor * f2.factor * f3.factor, 18) end
+                when tm.q >= 134 then 0::numeric
+                else round(fq.factor * f0.factor * f1.factor * f2.factor * f3.factor * f4.factor, 40) end
       from touch_marked tm
-      left join apportion.decay_factors f0 on f0.part = 0 and f0.digits = least(tm.x12 / 1000000000000, 60)
-      left join apportion.decay_factors f1 on f1.part = 1 and f1.digits = tm.x12 / 100000000 % 10000
-      left join apportion.decay_factors f2 on f2.part = 2 and f2.digits = tm.x12 / 10000 % 10000
-      left join apportion.decay_factors f3 on f3.part = 3 and f3.digits = tm.x12 % 10000
+      left join apportion.half_life_factors fq
+        on fq.half_life_us = tm.half_life_us and fq.part = 5 and fq.digits = least(tm.q, 133)
+      left join apportion.half_life_factors f0
+        on f0.half_life_us = tm.half_life_us and f0.part = 0 and f0.digits = tm.r % 1000
+      left join apportion.half_life_factors f1
+        on f1.half_life_us = tm.half_life_us and f1.part = 1 and f1.digits = tm.r / 1000 % 1000
+      left join apportion.half_life_factors f2
+        on f2.half_life_us = tm.half_life_us and f2.part = 2 and f2.digits = tm.r / 1000000 % 1000
+      left join apportion.half_life_factors f3
+        on f3.half_life_us = tm.half_life_us and f3.part = 3 and f3.digits = tm.r / 1000000000 % 1000
+      left join apportion.half_life_factors f4
+        on f4.half_life_us = tm.half_life_us and f4.part = 4 and f4.digits = tm.r / 1000000000000
      where p_kind = 'time_decay'
   ),
   channel_weight as (
@@ -691,4 +701,4 @@ select apportion_internal.define_tenant_policies('apportion.attribution_allocati
 grant select on apportion.attribution_allocations to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert, update, delete on apportion.attribution_allocations to apportion_worker, apportion_allocator;
 -- Global constants of time_decay, not tenant data.
-grant select on apportion.decay_factors to apportion_worker, apportion_allocator;
+grant select on apportion.half_life_factors to apportion_worker, apportion_allocator;

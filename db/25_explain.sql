@@ -126,19 +126,29 @@ begin
                     when c.pos = c.n then p.last_share * (c.n - 2)
                     else 1 - p.first_share - p.last_share end
              when 'time_decay' then
-               case when x.x12 >= 61000000000000 then 0::numeric
-                    else round((select f.factor from apportion.decay_factors f where f.part = 0 and f.digits = least(x.x12 / 1000000000000, 60))
-                             * (select f.factor from apportion.decay_factors f where f.part = 1 and f.digits = x.x12 / 100000000 % 10000)
-                             * (select f.factor from apportion.decay_factors f where f.part = 2 and f.digits = x.x12 / 10000 % 10000)
-                             * (select f.factor from apportion.decay_factors f where f.part = 3 and f.digits = x.x12 % 10000), 18) end
+               case when x.q >= 134 then 0::numeric
+                    else round((select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 5 and f.digits = x.q)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 0 and f.digits = x.r % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 1 and f.digits = x.r / 1000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 2 and f.digits = x.r / 1000000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 3 and f.digits = x.r / 1000000000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 4 and f.digits = x.r / 1000000000000), 40) end
              when 'markov' then null::numeric
              else case when c.pos = (select ch.pos from chosen ch) then 1::numeric else 0::numeric end
            end as w
       from counted c
      cross join lateral (
-       select case when v_model.kind = 'time_decay' then
-                least(div(extract(epoch from c.newest_at - c.occurred_at) * 2000000000000 + p.half_life_seconds,
-                          2 * p.half_life_seconds), 61000000000000)::bigint end as x12
+       -- time_decay: dt = q * half_life + r in whole microseconds, as the
+       -- engine splits it (null for every other kind, which has no half-life).
+       select d.half_life_us, d.dt_us / d.half_life_us as q, d.dt_us % d.half_life_us as r
+         from (select (p.half_life_seconds * 1000000)::bigint as half_life_us,
+                      (extract(epoch from c.newest_at - c.occurred_at) * 1000000)::bigint as dt_us) d
      ) x
   ),
   channel_weight as (

@@ -24,7 +24,8 @@ select functions_are('apportion_internal', array[
     'check_tenant_write', 'default_channels', 'define_tenant_policies', 'enforce_queued_job_caps',
     'enqueue_new_events', 'forbid_model_change', 'generate_task_dispatcher', 'notify_new_jobs', 'prepare_job',
     'queue_tasks_changed', 'record_failure', 'reschedule_job', 'forbid_trained_change', 'record_allocation_history',
-    'restate_for_late_touches', 'check_and_split_refunds', 'record_refund_allocation_history'
+    'restate_for_late_touches', 'check_and_split_refunds', 'record_refund_allocation_history',
+    'ensure_half_life_factors', 'model_registered'
 ], 'schema apportion_internal holds exactly the internal helpers');
 
 select is(

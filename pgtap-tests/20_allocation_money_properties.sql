@@ -70,9 +70,9 @@ analyze apportion.attribution_allocations;
 -- Independent exact weights: a numerator W per (event, model, channel); the
 -- exact weight is W / D, D = sum(W) of the event (linear: 1 each, so D = n;
 -- position_based: first, last and (1 - first - last) / (n - 2) scaled by
--- n - 2 so they stay exact decimals; time_decay: the documented rounding,
--- x = dt/half_life to 12 places, 2^-x by power() to 40 places then 18,
--- relative to the newest touch -- not the engine's factor table).
+-- n - 2 so they stay exact decimals; time_decay: 2^-(dt/half_life) as
+-- exp(-(dt/half_life) ln 2) at 80 places, relative to the newest touch --
+-- not the engine's factor tables, which are good to 5.1e-41).
 create temp table expected on commit drop as
 with touch as (
   select e.id as event_id, m.model_version, m.kind, m.params, t.channel, t.occurred_at,
@@ -107,8 +107,9 @@ touch_weight as (
                   when pos = n then (params ->> 'last')::numeric * (n - 2)
                   else 1 - (params ->> 'first')::numeric - (params ->> 'last')::numeric end
            when 'time_decay' then
-             round(power(2::numeric, -round(round(extract(epoch from newest - occurred_at)::numeric(30, 6)
-                                                  / extract(epoch from (params ->> 'half_life')::interval), 30), 12)::numeric(60, 40)), 18)
+             exp(round(-extract(epoch from newest - occurred_at)
+                       * ln(2.00000000000000000000000000000000000000000000000000000000000000000000000000000000)
+                       / extract(epoch from (params ->> 'half_life')::interval), 80))
          end as w
     from marked
 ),

@@ -148,19 +148,18 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
     window w as (partition by ev.id order by t.occurred_at, t.id)
   ),
   touch_marked as not materialized (
-    -- x * 10^12, x = (dt - dt_newest) / half_life rounded half up, exactly;
-    -- capped at 61 (every weight from there on is 0) so that a touch millions
-    -- of half-lives old cannot overflow bigint. (offset 0 keeps this a
-    -- subquery, so the division runs once and is not pasted into each of the
-    -- four decay_factors joins that read x12.)
-    select touch.*,
-           case when p_kind = 'time_decay' then
-             least(div(extract(epoch from touch.newest_at - touch.touch_at) * 2000000000000 + p_half_life_seconds,
-                       2 * p_half_life_seconds),
-                   61000000000000)::bigint
-           end as x12
-      from touch
-    offset 0
+    -- time_decay: dt = q * half_life + r in whole microseconds (q whole
+    -- half-lives, 0 <= r < half_life), exactly. (offset 0 keeps this a
+    -- subquery, so dt is computed once and not pasted into each of the
+    -- factor joins that read q and r.)
+    select d.*, d.dt_us / d.half_life_us as q, d.dt_us % d.half_life_us as r
+      from (select touch.*, h.half_life_us,
+                   case when p_kind = 'time_decay' then
+                     (extract(epoch from touch.newest_at - touch.touch_at) * 1000000)::bigint
+                   end as dt_us
+              from touch
+             cross join (select (p_half_life_seconds * 1000000)::bigint as half_life_us) h
+            offset 0) d
   ),
   touch_weighted as (
     select tm.event_id, coalesce(tm.channel, p_fallback_channel) as channel,
@@ -181,13 +180,21 @@ CREATE FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback
     select tm.event_id, coalesce(tm.channel, p_fallback_channel),
            tm.revenue_cents, tm.currency, tm.occurred_at, tm.n,
            case when tm.n = 0 then 1::numeric
-                when tm.x12 >= 61000000000000 then 0::numeric
-                else round(f0.factor * f1.factor * f2.factor * f3.factor, 18) end
+                when tm.q >= 134 then 0::numeric
+                else round(fq.factor * f0.factor * f1.factor * f2.factor * f3.factor * f4.factor, 40) end
       from touch_marked tm
-      left join apportion.decay_factors f0 on f0.part = 0 and f0.digits = least(tm.x12 / 1000000000000, 60)
-      left join apportion.decay_factors f1 on f1.part = 1 and f1.digits = tm.x12 / 100000000 % 10000
-      left join apportion.decay_factors f2 on f2.part = 2 and f2.digits = tm.x12 / 10000 % 10000
-      left join apportion.decay_factors f3 on f3.part = 3 and f3.digits = tm.x12 % 10000
+      left join apportion.half_life_factors fq
+        on fq.half_life_us = tm.half_life_us and fq.part = 5 and fq.digits = least(tm.q, 133)
+      left join apportion.half_life_factors f0
+        on f0.half_life_us = tm.half_life_us and f0.part = 0 and f0.digits = tm.r % 1000
+      left join apportion.half_life_factors f1
+        on f1.half_life_us = tm.half_life_us and f1.part = 1 and f1.digits = tm.r / 1000 % 1000
+      left join apportion.half_life_factors f2
+        on f2.half_life_us = tm.half_life_us and f2.part = 2 and f2.digits = tm.r / 1000000 % 1000
+      left join apportion.half_life_factors f3
+        on f3.half_life_us = tm.half_life_us and f3.part = 3 and f3.digits = tm.r / 1000000000 % 1000
+      left join apportion.half_life_factors f4
+        on f4.half_life_us = tm.half_life_us and f4.part = 4 and f4.digits = tm.r / 1000000000000
      where p_kind = 'time_decay'
   ),
   channel_weight as (
@@ -708,19 +715,29 @@ begin
                     when c.pos = c.n then p.last_share * (c.n - 2)
                     else 1 - p.first_share - p.last_share end
              when 'time_decay' then
-               case when x.x12 >= 61000000000000 then 0::numeric
-                    else round((select f.factor from apportion.decay_factors f where f.part = 0 and f.digits = least(x.x12 / 1000000000000, 60))
-                             * (select f.factor from apportion.decay_factors f where f.part = 1 and f.digits = x.x12 / 100000000 % 10000)
-                             * (select f.factor from apportion.decay_factors f where f.part = 2 and f.digits = x.x12 / 10000 % 10000)
-                             * (select f.factor from apportion.decay_factors f where f.part = 3 and f.digits = x.x12 % 10000), 18) end
+               case when x.q >= 134 then 0::numeric
+                    else round((select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 5 and f.digits = x.q)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 0 and f.digits = x.r % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 1 and f.digits = x.r / 1000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 2 and f.digits = x.r / 1000000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 3 and f.digits = x.r / 1000000000 % 1000)
+                             * (select f.factor from apportion.half_life_factors f
+                                 where f.half_life_us = x.half_life_us and f.part = 4 and f.digits = x.r / 1000000000000), 40) end
              when 'markov' then null::numeric
              else case when c.pos = (select ch.pos from chosen ch) then 1::numeric else 0::numeric end
            end as w
       from counted c
      cross join lateral (
-       select case when v_model.kind = 'time_decay' then
-                least(div(extract(epoch from c.newest_at - c.occurred_at) * 2000000000000 + p.half_life_seconds,
-                          2 * p.half_life_seconds), 61000000000000)::bigint end as x12
+       -- time_decay: dt = q * half_life + r in whole microseconds, as the
+       -- engine splits it (null for every other kind, which has no half-life).
+       select d.half_life_us, d.dt_us / d.half_life_us as q, d.dt_us % d.half_life_us as r
+         from (select (p.half_life_seconds * 1000000)::bigint as half_life_us,
+                      (extract(epoch from c.newest_at - c.occurred_at) * 1000000)::bigint as dt_us) d
      ) x
   ),
   channel_weight as (
@@ -2669,6 +2686,25 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion_internal.ensure_half_life_factors(p_half_life_us bigint) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  if exists (select from apportion.half_life_factors f where f.half_life_us = p_half_life_us) then
+    return;
+  end if;
+  insert into apportion.half_life_factors (half_life_us, part, digits, factor)
+  select p_half_life_us, p.part, d.digits,
+         round(power(2::numeric, -round(round(d.digits * 1000::numeric ^ p.part, 61) / p_half_life_us, 60)), 50)
+    from generate_series(0, 4) p (part)
+   cross join lateral generate_series(0, least(999, div(p_half_life_us - 1, 1000::numeric ^ p.part))::int) d (digits)
+  union all
+  select p_half_life_us, 5, q, round(5::numeric ^ q * ('1e-' || q)::numeric, 50)
+    from generate_series(0, 133) q;
+end
+$$;
+
 CREATE FUNCTION apportion_internal.forbid_model_change() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -2729,6 +2765,17 @@ $body$;
 grant execute on function apportion.run_task(text, text, jsonb) to apportion_worker$f$, coalesce(v_cases, 'when null then return null;'));
 end
 $_$;
+
+CREATE FUNCTION apportion_internal.model_registered() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+begin
+  perform apportion_internal.ensure_half_life_factors((p.half_life_seconds * 1000000)::bigint)
+     from apportion.resolve_model_params(new.kind, new.params) p;
+  return null;
+end
+$$;
 
 CREATE FUNCTION apportion_internal.notify_new_jobs() RETURNS trigger
     LANGUAGE plpgsql
@@ -3144,12 +3191,14 @@ CREATE TABLE apportion.db_sources (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
-CREATE TABLE apportion.decay_factors (
+CREATE TABLE apportion.half_life_factors (
+    half_life_us bigint NOT NULL,
     part smallint NOT NULL,
     digits integer NOT NULL,
     factor numeric NOT NULL,
-    CONSTRAINT decay_factors_digits_range CHECK (((digits >= 0) AND (digits <= 9999))),
-    CONSTRAINT decay_factors_part_range CHECK (((part >= 0) AND (part <= 3)))
+    CONSTRAINT half_life_factors_digits_range CHECK (((digits >= 0) AND (digits <= 999))),
+    CONSTRAINT half_life_factors_half_life_positive CHECK ((half_life_us > 0)),
+    CONSTRAINT half_life_factors_part_range CHECK (((part >= 0) AND (part <= 5)))
 );
 
 CREATE SEQUENCE apportion.jobs_id_seq
@@ -3460,8 +3509,8 @@ ALTER TABLE ONLY apportion.channels
 ALTER TABLE ONLY apportion.db_sources
     ADD CONSTRAINT db_sources_pkey PRIMARY KEY (name);
 
-ALTER TABLE ONLY apportion.decay_factors
-    ADD CONSTRAINT decay_factors_pkey PRIMARY KEY (part, digits);
+ALTER TABLE ONLY apportion.half_life_factors
+    ADD CONSTRAINT half_life_factors_pkey PRIMARY KEY (half_life_us, part, digits);
 
 ALTER TABLE ONLY apportion.jobs
     ADD CONSTRAINT jobs_key PRIMARY KEY (id, state);
@@ -3583,6 +3632,8 @@ CREATE TRIGGER attribution_allocations_history_update AFTER UPDATE ON apportion.
 CREATE TRIGGER attribution_events_check_tenant BEFORE INSERT OR UPDATE ON apportion.attribution_events FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
 CREATE TRIGGER attribution_events_enqueue_allocation AFTER INSERT ON apportion.attribution_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.enqueue_new_events();
+
+CREATE TRIGGER attribution_models_half_life_factors AFTER INSERT ON apportion.attribution_models FOR EACH ROW WHEN ((new.kind = 'time_decay'::text)) EXECUTE FUNCTION apportion_internal.model_registered();
 
 CREATE TRIGGER attribution_models_immutable BEFORE UPDATE ON apportion.attribution_models FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_model_change();
 
@@ -4087,11 +4138,15 @@ REVOKE ALL ON FUNCTION apportion_internal.enforce_queued_job_caps() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.enqueue_new_events() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION apportion_internal.ensure_half_life_factors(p_half_life_us bigint) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION apportion_internal.forbid_model_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.forbid_trained_change() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.generate_task_dispatcher() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION apportion_internal.model_registered() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.notify_new_jobs() FROM PUBLIC;
 
@@ -4148,8 +4203,8 @@ GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_worker;
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_reader;
 GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_allocator;
 
-GRANT SELECT ON TABLE apportion.decay_factors TO apportion_worker;
-GRANT SELECT ON TABLE apportion.decay_factors TO apportion_allocator;
+GRANT SELECT ON TABLE apportion.half_life_factors TO apportion_worker;
+GRANT SELECT ON TABLE apportion.half_life_factors TO apportion_allocator;
 
 GRANT USAGE ON SEQUENCE apportion.jobs_id_seq TO apportion_ingest;
 GRANT USAGE ON SEQUENCE apportion.jobs_id_seq TO apportion_worker;

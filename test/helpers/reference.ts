@@ -2,8 +2,8 @@
 // from its text, with exact arithmetic (BigInt rationals): the SQL engine is
 // checked against it row for row. It shares no code with db/20_allocation.sql;
 // where that text leaves a rounding choice open it follows the engine's
-// documented one (time_decay: exponent rounded half up to 12 decimals, 2^-x
-// rounded half up to 18 decimals, relative to the newest touch).
+// documented one (time_decay: 2^-x from per-half-life factors of the exact
+// exponent, rounded half up to 40 decimals, relative to the newest touch).
 import { createHash } from 'node:crypto';
 
 export type Kind =
@@ -139,32 +139,45 @@ const LN2_FIXED = (() => {
   return (2n * sum) / 10n ** 5n;
 })();
 
-/** 2^-(X / 10^12) * 10^70, to within a few units in the last place. */
-function pow2NegFixed(x12: bigint): bigint {
-  const whole = x12 / 10n ** 12n;
-  const frac = x12 % 10n ** 12n;
-  // y = frac / 10^12 * ln 2, in [0, ln 2); exp(-y) by its Taylor series.
-  const y = (frac * LN2_FIXED) / 10n ** 12n;
+/** 2^-(a / h) * 10^70 for 0 <= a / h < 1, to within a few units in the last place. */
+function pow2NegFixed(a: bigint, h: bigint): bigint {
+  // y = a / h * ln 2, in [0, ln 2); exp(-y) by its Taylor series.
+  const y = (a * LN2_FIXED) / h;
   let term = FIXED;
   let sum = FIXED;
   for (let k = 1n; term !== 0n; k++) {
     term = (term * y) / (FIXED * k);
     sum += k % 2n === 1n ? -term : term;
   }
-  return sum >> whole;
+  return sum;
+}
+
+/** v / 10^drop rounded half up (v >= 0). */
+function roundDrop(v: bigint, drop: bigint): bigint {
+  const scale = 10n ** drop;
+  return (2n * v + scale) / (2n * scale);
 }
 
 /**
  * time_decay touch weight relative to the newest touch, exactly as the
- * engine documents it: x = dt / half_life rounded half up to 12 decimals,
- * weight = 2^-x rounded half up to 18 decimals.
+ * engine documents it: dt = q * half_life + r in microseconds; the weight is
+ * 2^-q times 2^-(d_k * 1000^k / half_life) for the base-1000 digits d_k of r,
+ * each factor rounded half up to 50 decimals, the product rounded half up to
+ * 40 decimals; 0 from q >= 134 on.
  */
 export function decayWeight(dtMicros: bigint, halfLifeMicros: bigint): Rat {
-  const x12 = (2n * dtMicros * 10n ** 12n + halfLifeMicros) / (2n * halfLifeMicros);
-  if (x12 >= 61n * 10n ** 12n) return rat(0n);
-  const v = pow2NegFixed(x12); // scale 10^70
-  const rounded = (v + 5n * 10n ** 51n) / 10n ** 52n; // half up to 18 decimals
-  return rat(rounded, 10n ** 18n);
+  const q = dtMicros / halfLifeMicros;
+  if (q >= 134n) return rat(0n);
+  const r = dtMicros % halfLifeMicros;
+  // 2^-q = 5^q / 10^q exactly, rounded half up to 50 decimals.
+  let product = q <= 50n ? 5n ** q * 10n ** (50n - q) : roundDrop(5n ** q, q - 50n);
+  let places = 50n;
+  for (let k = 0n, rest = r; k < 5n; k++, rest /= 1000n) {
+    const d = rest % 1000n;
+    product *= roundDrop(pow2NegFixed(d * 1000n ** k, halfLifeMicros), 20n);
+    places += 50n;
+  }
+  return rat(roundDrop(product, places - 40n), 10n ** 40n);
 }
 
 // ---- the models -----------------------------------------------------------
