@@ -17,7 +17,7 @@ select functions_are('apportion', array[
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
     'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
     'allocations_as_of', 'daily_channel_revenue_as_of', 'store_refund_allocations', 'currency_minor_units',
-    'iso_currencies', 'major_units', 'require_as_of', 'model_lookback'
+    'iso_currencies', 'major_units', 'require_as_of', 'model_lookback', 'pending_allocations_overview'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -94,6 +94,7 @@ select is(
     'apportion.payload_text(jsonb,text,text)',
     'apportion.payload_timestamptz(jsonb,text,text)',
     'apportion.payload_uuid(jsonb,text,text)',
+    'apportion.pending_allocations_overview()',
     'apportion.prune_jobs(interval)',
     'apportion.queue_overview()',
     'apportion.reclaim_expired_leases(integer)',

@@ -2,6 +2,7 @@
 -- channel taxonomy; bad input is refused with 22023 and writes nothing; only
 -- the owner (admin) may create tenants or register models.
 begin;
+\ir lib/isolate.sql
 select plan(27);
 
 -- As the owner role (what an admin connection acts as) ------------------------

@@ -4,6 +4,7 @@
 -- idempotent form `on conflict (tenant_id, external_...) do nothing`; times
 -- outside years 1..9999 (infinity included) are refused.
 begin;
+\ir lib/isolate.sql
 select plan(40);
 
 -- Fixtures, as the superuser.

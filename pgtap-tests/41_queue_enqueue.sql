@@ -10,6 +10,7 @@
 -- Job ids come from a sequence that rollback does not reset, so they are
 -- captured with psql's \gset and spliced in with format().
 begin;
+\ir lib/isolate.sql
 select plan(76);
 
 -- An empty queue to start from (rolled back at the end).

@@ -8,6 +8,7 @@
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 -- Leases are expired by moving locked_until back as the superuser.
 begin;
+\ir lib/isolate.sql
 select plan(15);
 
 delete from apportion.worker_failed_jobs;

@@ -2,6 +2,7 @@
 -- regenerates the dispatcher (apportion.run_task) in the same transaction,
 -- and parks or unparks the queued jobs of a task that lost or got a handler.
 begin;
+\ir lib/isolate.sql
 select plan(15);
 
 create schema t41;

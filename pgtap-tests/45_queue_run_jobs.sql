@@ -18,6 +18,7 @@
 -- Tenant A = aaaaaaaa-0000-4000-8000-00000000000a
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
+\ir lib/isolate.sql
 select plan(46);
 
 delete from apportion.worker_failed_jobs;

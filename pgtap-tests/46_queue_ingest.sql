@@ -9,6 +9,7 @@
 -- Tenant B (one)               = bbbbbbbb-0000-4000-8000-00000000000b
 -- Tenant C (none)              = cccccccc-0000-4000-8000-00000000000c
 begin;
+\ir lib/isolate.sql
 select plan(15);
 
 delete from apportion.worker_failed_jobs;
