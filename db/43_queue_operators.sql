@@ -163,6 +163,26 @@ as $$
 $$;
 grant execute on function apportion.queue_overview() to apportion_worker;
 
+-- Cross-tenant, aggregates only: the live path's backlog per model version
+-- (events ingested or restated, not yet allocated) and how long the oldest
+-- has waited. For metrics and status.
+create or replace function apportion.pending_allocations_overview()
+returns table (
+  model_version text,
+  pending bigint,
+  oldest_pending_seconds numeric
+)
+language sql stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+  select p.model_version, count(*), round(extract(epoch from now() - min(p.enqueued_at)), 3)
+    from apportion.pending_allocations p
+   group by p.model_version
+   order by p.model_version
+$$;
+grant execute on function apportion.pending_allocations_overview() to apportion_worker;
+
 -- Cross-tenant retention: delete succeeded jobs, failed jobs whose failure
 -- is settled, and settled failures, all older than p_retention.
 create or replace function apportion.prune_jobs(p_retention interval default '7 days')

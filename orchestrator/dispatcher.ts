@@ -47,7 +47,9 @@ const MAX_EMPTY_CLAIM_PAUSE_MS = 50;
 
 export class Dispatcher {
   /** Called with every outcome, run by a runner or inline by a claim. */
-  onJobOutcome: (o: JobOutcome) => void = () => {};
+  onJobOutcome: (o: JobOutcome, job: ClaimedJob) => void = () => {};
+  /** Called after every claim that returned, with the jobs it claimed (none, or run inline too) and its round trip. */
+  onClaimed: (jobs: readonly ClaimedJob[], seconds: number) => void = () => {};
   /** Called when a statement is abandoned at its deadline (the driver lost it). */
   onAbandoned: (what: string) => void = () => {};
   private sql!: Sql;
@@ -266,6 +268,7 @@ export class Dispatcher {
     try {
       if (inline) {
         const rows = await this.withDeadline(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
+        this.onClaimed(rows, (performance.now() - claimStarted) / 1000);
         claimed = [];
         for (const r of rows) {
           if (r.outcome === null) claimed.push(r);
@@ -277,6 +280,7 @@ export class Dispatcher {
         // A claim that has not returned within the lease is worth nothing: the
         // leases it took have expired by then.
         claimed = await this.withDeadline(claimJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds), this.cfg.leaseSeconds * 1000, 'claim', null);
+        this.onClaimed(claimed, (performance.now() - claimStarted) / 1000);
         if (claimed.length === 0) return 0;
         this.lastClaim = new Date();
       }
@@ -462,6 +466,6 @@ export class Dispatcher {
         else this.log.error(failure, 'job failed for good');
       }
     }
-    this.onJobOutcome(o);
+    this.onJobOutcome(o, job);
   }
 }

@@ -3,6 +3,7 @@
 //   GET /readyz  200 when the listener is connected and a ping made the
 //                round trip through the real queue; 503 otherwise
 //   GET /status  worker health plus queue depths per queue and state
+//   GET /metrics Prometheus text format (metrics.ts)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from './worker.js';
@@ -19,6 +20,15 @@ export async function startHealthServer(worker: Worker, host: string, port: numb
         return send(h.live ? 200 : 503, { live: h.live });
       case '/readyz':
         return send(h.ready ? 200 : 503, h);
+      case '/metrics':
+        worker.metrics.text().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': worker.metrics.contentType });
+            res.end(text);
+          },
+          (err) => send(500, { error: String(err) }),
+        );
+        return;
       case '/status':
         worker.queueDepths().then(
           (queues) => send(200, { ...h, queues }),
@@ -26,7 +36,7 @@ export async function startHealthServer(worker: Worker, host: string, port: numb
         );
         return;
       default:
-        return send(404, { error: 'not found', routes: ['/livez', '/readyz', '/status'] });
+        return send(404, { error: 'not found', routes: ['/livez', '/readyz', '/status', '/metrics'] });
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -129,3 +129,14 @@ export async function replayFailedJob(sql: Sql, failure: Pick<OpenFailure, 'job_
     tx<{ id: bigint }[]>`select apportion.replay_failed_job(${String(failure.job_id)}::bigint) as id`);
   return row!.id;
 }
+
+export interface PendingAllocations {
+  model_version: string;
+  pending: bigint;
+  oldest_pending_seconds: string | null;
+}
+
+/** The live path's backlog per model version, across tenants (aggregates only). */
+export async function pendingAllocationsOverview(sql: Sql): Promise<PendingAllocations[]> {
+  return sql<PendingAllocations[]>`select * from apportion.pending_allocations_overview()`;
+}

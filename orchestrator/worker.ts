@@ -8,7 +8,8 @@ import { Dispatcher, type ClaimerState, type JobCounts } from './dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
 import type { Logger } from './log.js';
-import { queueOverview, type QueueDepth } from './queue.js';
+import { Metrics } from './metrics.js';
+import { pendingAllocationsOverview, queueOverview, type QueueDepth } from './queue.js';
 import { checkRuntimeRole } from './role.js';
 import { checkSchemaVersion } from './schema.js';
 
@@ -34,6 +35,8 @@ export class Worker {
   private readonly listener: Listener;
   private readonly dispatcher: Dispatcher;
   private readonly housekeeping: Housekeeping;
+  /** Prometheus metrics (GET /metrics). */
+  readonly metrics: Metrics;
 
   constructor(
     private readonly cfg: Config,
@@ -43,7 +46,18 @@ export class Worker {
     this.dispatcher = new Dispatcher(cfg, log);
     this.housekeeping = new Housekeeping(cfg, log);
     this.listener.onWake = () => this.dispatcher.wake();
-    this.dispatcher.onJobOutcome = (o) => this.housekeeping.jobFinished(o);
+    this.metrics = new Metrics({
+      queueDepths: () => this.queueDepths(),
+      pendingAllocations: () => pendingAllocationsOverview(this.sql),
+      listenerConnected: () => this.listener.connected,
+      ready: () => this.health().ready,
+      lastPingMs: () => this.housekeeping.lastPingMs,
+    });
+    this.dispatcher.onClaimed = (jobs, seconds) => this.metrics.jobsClaimed(jobs, seconds);
+    this.dispatcher.onJobOutcome = (o, job) => {
+      this.metrics.jobFinished(job, o);
+      this.housekeeping.jobFinished(o);
+    };
     // A statement abandoned at its deadline was lost by the driver: its
     // connection may lose the next ones too.
     this.dispatcher.onAbandoned = (what) => this.replaceConnections(`a ${what} statement was lost by the driver`);

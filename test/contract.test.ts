@@ -93,6 +93,7 @@ describe('orchestrator/queue.ts result types', () => {
     ['JobStatus', 'apportion.job_status(bigint)'],
     ['QueueDepth', 'apportion.queue_overview()'],
     ['OpenFailure', 'apportion.open_failures(uuid, integer)'],
+    ['PendingAllocations', 'apportion.pending_allocations_overview()'],
   ];
   it.each(cases)('%s has exactly the columns of %s, typed as postgres.js returns them', async (name, fn) => {
     const columns = await resultColumns(fn);

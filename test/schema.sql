@@ -1472,6 +1472,16 @@ exception when invalid_text_representation then
 end
 $$;
 
+CREATE FUNCTION apportion.pending_allocations_overview() RETURNS TABLE(model_version text, pending bigint, oldest_pending_seconds numeric)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+  select p.model_version, count(*), round(extract(epoch from now() - min(p.enqueued_at)), 3)
+    from apportion.pending_allocations p
+   group by p.model_version
+   order by p.model_version
+$$;
+
 CREATE FUNCTION apportion.prune_jobs(p_retention interval DEFAULT '7 days'::interval) RETURNS TABLE(jobs_deleted bigint, failures_deleted bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -4009,6 +4019,9 @@ GRANT ALL ON FUNCTION apportion.payload_timestamptz(p_payload jsonb, p_key text,
 
 REVOKE ALL ON FUNCTION apportion.payload_uuid(p_payload jsonb, p_key text, p_task text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.payload_uuid(p_payload jsonb, p_key text, p_task text) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.pending_allocations_overview() FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.pending_allocations_overview() TO apportion_worker;
 
 REVOKE ALL ON FUNCTION apportion.prune_jobs(p_retention interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.prune_jobs(p_retention interval) TO apportion_worker;
