@@ -1,4 +1,4 @@
-// apportion CLI: worker | enqueue | ping | status | failed | migrate.
+// apportion CLI: worker | migrate | test | enqueue | ping | status | failed.
 // Connection and worker settings come from the environment (config.ts).
 import { parseArgs } from 'node:util';
 import { loadConfig } from './config.js';
@@ -6,50 +6,83 @@ import { connect, isDriverWriteBug } from './db.js';
 import { startHealthServer, serverPort } from './health.js';
 import { createLogger } from './log.js';
 import { migrate, migrateOptionsFromEnv } from './migrate.js';
+import { table, toJson, type Row } from './output.js';
 import { PrivilegedRoleError } from './role.js';
+import { runSelfTest, SelfTestSetupError } from './selftest.js';
 import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
 import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
 
 const USAGE = `usage: apportion <command> [options]
 
-  worker                          run the orchestrator until SIGTERM/SIGINT
-  enqueue <queue> <task> [json]   enqueue a job (--tenant <uuid>, --correlation-id <uuid>)
-  ping                            readiness round trip through the queue (needs a running worker)
-  status                          queue depths, oldest waiting job, recent failures
+  worker                          run the orchestrator until SIGTERM/SIGINT (then exit 0)
+  migrate                         install or upgrade apportion in DATABASE_URL
+  test [file.sql ...]             run apportion's pgTAP suite against DATABASE_URL (a superuser; --verbose: every TAP line)
+  enqueue <queue> <task> [json]   enqueue a job (--tenant <uuid> for tenant tasks, --correlation-id <uuid>)
+  ping                            readiness round trip through the queue (needs a running worker; --timeout <ms>)
+  status                          queue depths, oldest runnable job, recent failures
   failed [list]                   open failures (--correlation-id <uuid> to filter)
   failed replay <job_id>          replay one failed job
   failed replay --correlation-id <uuid>   replay every open failure with that correlation id
-  migrate                         install or upgrade apportion in DATABASE_URL
+
+options: --json (machine-readable output: numbers as numbers), -h/--help
+
+exit codes: 0 done; 1 the command failed (a test failed, a ping timed out, a database error);
+2 usage (a missing or unknown argument: the message names it); 78 configuration (schema version,
+a privileged role, a missing tool or extension: nothing to retry until that changes)
 
 environment: DATABASE_URL (required), APPORTION_LISTEN_URL, APPORTION_QUEUES, APPORTION_CONCURRENCY,
 APPORTION_BATCH_SIZE, APPORTION_POLL_INTERVAL_MS, APPORTION_LEASE_SECONDS, APPORTION_SHUTDOWN_TIMEOUT_MS,
 APPORTION_HEALTH_HOST, APPORTION_HEALTH_PORT, APPORTION_PING_INTERVAL_MS, APPORTION_PRUNE_INTERVAL_MS,
-APPORTION_RETENTION, APPORTION_PREPARE, APPORTION_WORKER_ID, LOG_LEVEL (see README)`;
-
-const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2);
+APPORTION_RETENTION, APPORTION_PREPARE, APPORTION_WORKER_ID, APPORTION_DASHBOARD, APPORTION_DASHBOARD_TOKEN,
+LOG_LEVEL (see README)`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      tenant: { type: 'string' },
-      'correlation-id': { type: 'string' },
-      timeout: { type: 'string', default: '5000' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        tenant: { type: 'string' },
+        'correlation-id': { type: 'string' },
+        timeout: { type: 'string', default: '5000' },
+        json: { type: 'boolean', default: false },
+        verbose: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    // parseArgs names the unknown option or the one missing its value.
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (!command || values.help) {
+  if (values.help) {
     console.log(USAGE);
-    return command ? 0 : 2;
+    return 0;
+  }
+  if (!command) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}'`);
+  const out = (human: string, machine: unknown) => console.log(values.json ? toJson(machine) : human);
+  const timeoutMs = Number(values.timeout);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new UsageError(`--timeout must be a positive number of milliseconds (got '${values.timeout}')`);
   }
   const cfg = loadConfig();
 
   if (command === 'migrate') {
-    await migrate(cfg.databaseUrl, (m) => console.log(m), migrateOptionsFromEnv());
+    const result = await migrate(cfg.databaseUrl, (m) => values.json || console.log(m), migrateOptionsFromEnv());
+    if (values.json) console.log(toJson(result));
+    else if (result.migrations.length === 0 && result.sources.length === 0) console.log('apportion is up to date; nothing to do');
     return 0;
+  }
+
+  if (command === 'test') {
+    return (await runSelfTest(cfg.databaseUrl, { verbose: values.verbose, files: rest })) ? 0 : 1;
   }
 
   if (command === 'worker') {
@@ -89,30 +122,39 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'enqueue': {
-        const [queue, task, payload = '{}'] = rest;
-        if (!queue || !task) throw new UsageError('enqueue needs <queue> <task> [json payload]');
-        let parsed: unknown;
+        const [queue, task, payload = '{}', ...extra] = rest;
+        if (!queue) throw new UsageError('enqueue needs <queue> <task> [json payload]: <queue> is missing');
+        if (!task) throw new UsageError('enqueue needs <queue> <task> [json payload]: <task> is missing');
+        if (extra.length > 0) throw new UsageError(`enqueue takes one json payload; unexpected: ${extra.join(' ')}`);
+        let body: unknown;
         try {
-          parsed = JSON.parse(payload);
+          body = JSON.parse(payload);
         } catch {
           throw new UsageError(`payload is not valid JSON: ${payload}`);
         }
-        const id = await enqueue(sql, queue, task, parsed, { tenantId: values.tenant ?? null, correlationId: values['correlation-id'] ?? null });
-        console.log(json({ job_id: id }));
+        const scope = await taskScope(sql, queue, task);
+        if (scope === undefined) throw new UsageError(`no task ${queue}.${task} is registered (see apportion.queue_tasks)`);
+        if (scope === 'tenant' && !values.tenant) throw new UsageError(`${queue}.${task} runs for a tenant: pass --tenant <uuid>`);
+        if (scope === 'system' && values.tenant) throw new UsageError(`${queue}.${task} is a system task: drop --tenant`);
+        const id = await enqueue(sql, queue, task, body, { tenantId: values.tenant ?? null, correlationId: values['correlation-id'] ?? null });
+        out(`enqueued job ${id} (${queue}.${task}${values.tenant ? `, tenant ${values.tenant}` : ''})`, { job_id: id });
         return 0;
       }
       case 'ping': {
         const started = performance.now();
         const id = await enqueue(sql, 'housekeeping', 'ping', {});
-        const deadline = Date.now() + Number(values.timeout);
+        const deadline = Date.now() + timeoutMs;
         for (;;) {
           const s = await jobStatus(sql, id);
           if (s?.state === 'succeeded') {
-            console.log(json({ status: 'ok', job_id: id, round_trip_ms: Number((performance.now() - started).toFixed(2)), result: s.result }));
+            const ms = Number((performance.now() - started).toFixed(2));
+            out(`ok: ping job ${id} made the round trip in ${ms} ms`, { status: 'ok', job_id: id, round_trip_ms: ms, result: s.result });
             return 0;
           }
           if (s?.state === 'failed' || Date.now() > deadline) {
-            console.error(json({ status: 'fail', job_id: id, state: s?.state, error: s?.error_message ?? `no worker finished the ping within ${values.timeout} ms` }));
+            const error = s?.error_message ?? `no worker finished the ping within ${timeoutMs} ms`;
+            if (values.json) console.log(toJson({ status: 'fail', job_id: id, state: s?.state, error }));
+            else console.error(`fail: ping job ${id} (${s?.state ?? 'unknown'}): ${error}`);
             return 1;
           }
           await new Promise((r) => setTimeout(r, 1));
@@ -121,26 +163,31 @@ async function main(argv: string[]): Promise<number> {
       case 'status': {
         const queues = await queueOverview(sql);
         const failures = await openFailures(sql, null, 10);
-        console.log(json({ queues, recent_failures: failures }));
+        out(`${table(queues as unknown as Row[], QUEUE_COLUMNS)}\n\nrecent failures:\n${table(failures as unknown as Row[], FAILURE_COLUMNS)}`,
+          { queues, recent_failures: failures });
         return 0;
       }
       case 'failed': {
         const [sub = 'list', jobId] = rest;
         const correlation = values['correlation-id'] ?? null;
         if (sub === 'list') {
-          console.log(json(await openFailures(sql, correlation, 100)));
+          const failures = await openFailures(sql, correlation, 100);
+          out(table(failures as unknown as Row[], FAILURE_COLUMNS), failures);
           return 0;
         }
         if (sub === 'replay') {
+          if (!jobId && !correlation) throw new UsageError('failed replay needs <job_id> or --correlation-id <uuid>');
           const all = await openFailures(sql, correlation, 1000);
-          const targets = jobId ? all.filter((f) => String(f.job_id) === jobId) : correlation ? all : [];
-          if (targets.length === 0) throw new UsageError(jobId ? `no open failure for job ${jobId}` : 'failed replay needs <job_id> or --correlation-id <uuid>');
+          const targets = jobId ? all.filter((f) => String(f.job_id) === jobId) : all;
+          if (targets.length === 0) {
+            throw new UsageError(jobId ? `no open failure for job ${jobId}` : `no open failure with correlation id ${correlation}`);
+          }
           const replayed = [];
           for (const f of targets) replayed.push({ failed_job_id: f.job_id, new_job_id: await replayFailedJob(sql, f) });
-          console.log(json(replayed));
+          out(table(replayed), replayed);
           return 0;
         }
-        throw new UsageError(`unknown failed subcommand '${sub}'`);
+        throw new UsageError(`unknown failed subcommand '${sub}' (list, replay)`);
       }
       default:
         throw new UsageError(`unknown command '${command}'`);
@@ -148,6 +195,17 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await sql.end({ timeout: 1 });
   }
+}
+
+const COMMANDS = ['worker', 'migrate', 'test', 'enqueue', 'ping', 'status', 'failed'];
+const QUEUE_COLUMNS = ['queue', 'queued', 'queued_runnable', 'running', 'oldest_runnable_seconds', 'open_failures'];
+const FAILURE_COLUMNS = ['job_id', 'tenant_id', 'queue', 'task', 'error_code', 'error_message', 'attempts', 'correlation_id', 'failed_at'];
+
+/** The registered task's tenant scope ('tenant', 'system', 'any'), or undefined when there is none. */
+async function taskScope(sql: ReturnType<typeof connect>, queue: string, task: string): Promise<string | undefined> {
+  const rows = await sql<{ tenant_scope: string }[]>`
+    select tenant_scope from apportion.queue_tasks where queue = ${queue} and task = ${task}`;
+  return rows[0]?.tenant_scope;
 }
 
 class UsageError extends Error {}
@@ -159,7 +217,7 @@ main(process.argv.slice(2)).then(
       console.error(`${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    if (err instanceof SchemaVersionError || err instanceof PrivilegedRoleError) {
+    if (err instanceof SchemaVersionError || err instanceof PrivilegedRoleError || err instanceof SelfTestSetupError) {
       // EX_CONFIG: nothing to retry until the database or the orchestrator changes.
       console.error(`apportion: ${err.message}`);
       process.exit(78);

@@ -15,13 +15,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
+import { DB_SOURCES_DIR, MIGRATIONS_DIR } from './paths.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const MIGRATIONS_DIR = path.join(root, 'migrations');
-export const DB_SOURCES_DIR = path.join(root, 'db');
 
 // Arbitrary but fixed: 'apportion' in ASCII, as a bigint.
 const MIGRATE_LOCK_KEY = '7310040112105110';

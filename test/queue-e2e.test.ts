@@ -122,8 +122,8 @@ describe('readiness', () => {
     await waitFor('an idle claimer', async () => (await orchestrator.health('/status')).body.claimer_state === 'waiting_for_wake');
   });
 
-  it('`apportion ping` makes a round trip through the real queue and a real worker', async () => {
-    const res = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('orchestrator/cli.ts'), 'ping'], {
+  it('`apportion ping --json` makes a round trip through the real queue and a real worker', async () => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('orchestrator/cli.ts'), 'ping', '--json'], {
       env: { ...process.env, DATABASE_URL: workerUrl }, encoding: 'utf8',
     });
     expect(res.status, res.stderr).toBe(0);

@@ -14,12 +14,21 @@ export interface RunningOrchestrator {
   /** Resolves with the exit code once the process exits. */
   exited: Promise<number | null>;
   health(path: '/livez' | '/readyz' | '/status'): Promise<{ status: number; body: any }>;
+  /** GET a path of the health server as text (e.g. /metrics). */
+  get(path: string): Promise<{ status: number; text: string; contentType: string | null }>;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startOrchestrator(databaseUrl: string, env: Record<string, string> = {}): Promise<RunningOrchestrator> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'orchestrator/cli.ts'), 'worker'], {
-    cwd: root,
+export interface StartOptions {
+  /** The command to run instead of this checkout's CLI under tsx, e.g. an installed package's bin; `worker` is appended. */
+  command?: string[];
+  cwd?: string;
+}
+
+export async function startOrchestrator(databaseUrl: string, env: Record<string, string> = {}, opts: StartOptions = {}): Promise<RunningOrchestrator> {
+  const [exe, ...args] = opts.command ?? [process.execPath, '--import', 'tsx', path.join(root, 'orchestrator/cli.ts')];
+  const proc = spawn(exe!, [...args, 'worker'], {
+    cwd: opts.cwd ?? root,
     env: {
       ...process.env,
       DATABASE_URL: databaseUrl,
@@ -67,12 +76,17 @@ export async function startOrchestrator(databaseUrl: string, env: Record<string,
     const res = await fetch(`http://127.0.0.1:${port}${p}`);
     return { status: res.status, body: await res.json() };
   };
+  const get = async (p: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${p}`);
+    return { status: res.status, text: await res.text(), contentType: res.headers.get('content-type') };
+  };
   return {
     proc,
     port,
     logs,
     exited,
     health,
+    get,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;
