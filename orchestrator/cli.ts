@@ -1,7 +1,7 @@
 // apportion CLI: worker | migrate | test | enqueue | ping | status | failed.
 // Connection and worker settings come from the environment (config.ts).
 import { parseArgs } from 'node:util';
-import { loadConfig } from './config.js';
+import { ConfigError, loadConfig } from './config.js';
 import { connect, isDriverWriteBug } from './db.js';
 import { startHealthServer, serverPort } from './health.js';
 import { createLogger } from './log.js';
@@ -217,7 +217,7 @@ main(process.argv.slice(2)).then(
       console.error(`${err.message}\n\n${USAGE}`);
       process.exit(2);
     }
-    if (err instanceof SchemaVersionError || err instanceof PrivilegedRoleError || err instanceof SelfTestSetupError) {
+    if (err instanceof SchemaVersionError || err instanceof PrivilegedRoleError || err instanceof SelfTestSetupError || err instanceof ConfigError) {
       // EX_CONFIG: nothing to retry until the database or the orchestrator changes.
       console.error(`apportion: ${err.message}`);
       process.exit(78);

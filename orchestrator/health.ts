@@ -4,6 +4,7 @@
 //                round trip through the real queue; 503 otherwise
 //   GET /status  worker health plus queue depths per queue and state
 //   GET /metrics Prometheus text format (metrics.ts)
+//   /dashboard   the operator dashboard, when enabled (dashboard.ts)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Worker } from './worker.js';
@@ -14,6 +15,7 @@ export async function startHealthServer(worker: Worker, host: string, port: numb
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
     };
+    if (worker.dashboard?.handle(req, res)) return;
     const h = worker.health();
     switch (req.url) {
       case '/livez':

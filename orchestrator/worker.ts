@@ -4,6 +4,7 @@
 // health and stops them in order. All queue logic is SQL.
 import type { Config } from './config.js';
 import { replaceablePool, type ReplaceablePool, type Sql } from './db.js';
+import { Dashboard } from './dashboard.js';
 import { Dispatcher, type ClaimerState, type JobCounts } from './dispatcher.js';
 import { Housekeeping } from './housekeeping.js';
 import { Listener } from './listener.js';
@@ -37,6 +38,8 @@ export class Worker {
   private readonly housekeeping: Housekeeping;
   /** Prometheus metrics (GET /metrics). */
   readonly metrics: Metrics;
+  /** The operator dashboard (/dashboard), when enabled. */
+  readonly dashboard: Dashboard | null;
 
   constructor(
     private readonly cfg: Config,
@@ -53,6 +56,7 @@ export class Worker {
       ready: () => this.health().ready,
       lastPingMs: () => this.housekeeping.lastPingMs,
     });
+    this.dashboard = cfg.dashboard ? new Dashboard(cfg, () => this.sql, () => this.dispatcher.jobCounts) : null;
     this.dispatcher.onClaimed = (jobs, seconds) => this.metrics.jobsClaimed(jobs, seconds);
     this.dispatcher.onJobOutcome = (o, job) => {
       this.metrics.jobFinished(job, o);
@@ -83,6 +87,7 @@ export class Worker {
     this.dispatcher.start(this.sql);
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
     this.housekeeping.start(this.sql);
+    this.dashboard?.start();
   }
 
   /**
@@ -153,6 +158,7 @@ export class Worker {
     this.log.info({ worker_id: this.cfg.workerId, signal, in_flight: this.dispatcher.leasedJobCount }, 'stopping: finishing in-flight work');
     this.listener.stopHeartbeat();
     this.housekeeping.stop();
+    this.dashboard?.stop();
     const drained = await this.dispatcher.stop(this.cfg.shutdownTimeoutMs);
     await this.listener.stop();
     await this.sql?.end({ timeout: drained ? 5 : 0 }).catch(() => {});
