@@ -17,6 +17,8 @@ as $$
   select nullif(current_setting('app.tenant_id', true), '')::uuid
 $$;
 grant execute on function apportion.current_tenant_id() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.current_tenant_id() is
+  'The tenant set in this transaction (app.tenant_id), or null when none is set. Every tenant policy reads the tenant through it; use it in your own policies too.';
 
 -- Whether this session's login may act for the current tenant: true when no
 -- tenant is set (the policies then match nothing anyway), when the login is
@@ -52,6 +54,8 @@ begin
 end
 $$;
 grant execute on function apportion.current_tenant_allowed() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.current_tenant_allowed() is
+  'Whether this session''s login (session_user, which SET ROLE does not change) may act for the tenant set: true when no tenant is set, when the login is bound to no tenant, or when it is bound to this one. Every tenant policy calls it as (select apportion.current_tenant_allowed()), once per statement; add it to your own policies the same way. Errors: 42501 when the login is bound to other tenants only.';
 
 -- Owner only: bind a login to a tenant it may act for (idempotent), or undo
 -- it. A login bound to at least one tenant may act for those only.
@@ -70,6 +74,8 @@ begin
   insert into apportion.tenant_bindings (login, tenant_id) values (p_login, p_tenant_id) on conflict do nothing;
 end
 $$;
+comment on function apportion.bind_login(regrole, uuid) is
+  'Binds a login to a tenant it may act for (idempotent). A login bound to at least one tenant may act for those only: every tenant policy refuses it another. Errors: 22023 when p_login is not a role that can log in or the tenant does not exist.';
 
 create or replace function apportion.unbind_login(p_login regrole, p_tenant_id uuid)
 returns boolean
@@ -79,6 +85,8 @@ as $$
   with gone as (delete from apportion.tenant_bindings b where b.login = p_login and b.tenant_id = p_tenant_id returning 1)
   select exists (select from gone)
 $$;
+comment on function apportion.unbind_login(regrole, uuid) is
+  'Removes a login''s binding to a tenant; returns whether there was one. A login left with no binding is not restricted.';
 
 -- The current tenant; raises 42501 when none is set (for writes).
 create or replace function apportion.require_tenant()
@@ -96,6 +104,8 @@ begin
 end
 $$;
 grant execute on function apportion.require_tenant() to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.require_tenant() is
+  'The tenant set in this transaction, for functions that need one. Errors: 42501 when none is set.';
 
 -- Ingest rows may only be written for the current tenant. Row level security
 -- would refuse them too; this trigger says why in words.
@@ -168,6 +178,8 @@ begin
   return p_id;
 end
 $$;
+comment on function apportion.create_tenant(text, uuid) is
+  'Creates a tenant with the default channel taxonomy (direct, email, google_search, organic_search, paid_social, referral, display, unattributed) and returns its id. Errors: 22023 when p_name is empty or p_id is null.';
 
 -- Tables -----------------------------------------------------------------------
 -- Every tenant table: ENABLE + FORCE row level security (in migrations), a
@@ -216,3 +228,47 @@ grant insert on apportion.channels to apportion_ingest;
 grant select, insert on apportion.touchpoints, apportion.attribution_events to apportion_ingest;
 -- The worker and the allocator read ingest data and can never change it.
 grant select on apportion.touchpoints, apportion.attribution_events to apportion_worker, apportion_allocator;
+
+comment on table apportion.tenants is
+  'The tenants, created by create_tenant. A runtime role sees only the tenant set in its transaction.';
+comment on column apportion.tenants.id is 'The tenant''s id: what app.tenant_id is set to.';
+comment on column apportion.tenants.name is 'A non-empty name.';
+comment on column apportion.tenants.max_queued_jobs is
+  'The most jobs the tenant may have queued, parked ones included (default 1,000,000; the owner may change it). A statement that would pass it is refused whole with AP003.';
+comment on column apportion.tenants.restatement_horizon is
+  'Late touchpoints restate events this recent (default 90 days, at most 100 years; the owner may change it); older ones are counted in restatement_skips.';
+
+comment on table apportion.tenant_bindings is
+  'The tenants each login may act for (bind_login, unbind_login). A login with no row is not restricted; one with rows may set only those tenants.';
+
+comment on table apportion.channels is
+  'Each tenant''s channel taxonomy, key (tenant_id, code). New tenants get direct, email, google_search, organic_search, paid_social, referral, display and unattributed; ingest may add more.';
+comment on column apportion.channels.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.channels.code is 'The code touchpoints and allocations name: a lower-case letter, then up to 62 lower-case letters, digits or _.';
+comment on column apportion.channels.name is 'The channel''s display name.';
+comment on column apportion.channels.is_direct is 'A direct-type channel, which last_non_direct passes over.';
+
+comment on table apportion.touchpoints is
+  'Marketing touches, ingest: inserted under the current tenant, never changed at runtime. A new touchpoint restates the allocated events it counts for (late touchpoints). Errors: 23503 for a channel not in the tenant''s taxonomy; 23505 for a repeated external_id; 23514 for a time outside years 1 to 9999; 42501 for another tenant''s row or no tenant set.';
+comment on column apportion.touchpoints.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.touchpoints.id is 'The touchpoint''s id (generated when not given).';
+comment on column apportion.touchpoints.customer_id is 'The customer, 1 to 256 characters: allocation counts the touches of the event''s customer.';
+comment on column apportion.touchpoints.channel is 'A channel code of the tenant''s taxonomy.';
+comment on column apportion.touchpoints.occurred_at is 'When the touch happened: finite, in years 1 to 9999.';
+comment on column apportion.touchpoints.campaign is 'The campaign, free text.';
+comment on column apportion.touchpoints.external_id is 'Your id for the touch, unique per tenant when present: insert ... on conflict (tenant_id, external_id) do nothing skips re-sends.';
+comment on column apportion.touchpoints.properties is 'A json object of your own (default {}).';
+
+comment on table apportion.attribution_events is
+  'Conversions, ingest: inserted under the current tenant, never changed at runtime. Each new event is recorded as pending for every active model of its tenant, and attribution.allocate_pending jobs allocate it. Errors: 23505 for a repeated external_event_id; 23514 for negative revenue, a currency that is not an ISO 4217 code with minor units, or a time outside years 1 to 9999; 42501 for another tenant''s row or no tenant set.';
+comment on column apportion.attribution_events.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.attribution_events.id is 'The event''s id (generated when not given).';
+comment on column apportion.attribution_events.customer_id is 'The customer, 1 to 256 characters: the event is credited to this customer''s touches.';
+comment on column apportion.attribution_events.occurred_at is 'When the conversion happened: finite, in years 1 to 9999.';
+comment on column apportion.attribution_events.revenue_cents is 'The revenue in minor units of its currency, >= 0.';
+comment on column apportion.attribution_events.currency is
+  'An ISO 4217 code with minor units (apportion.iso_currencies()); constraint attribution_events_currency_iso_4217_with_minor_units.';
+comment on column apportion.attribution_events.external_event_id is
+  'Your id for the event, unique per tenant when present: insert ... on conflict (tenant_id, external_event_id) do nothing skips re-sends.';
+comment on column apportion.attribution_events.event_type is 'The kind of conversion, 1 to 64 characters (default purchase).';
+comment on column apportion.attribution_events.raw_payload is 'The event as you received it, json (default {}).';

@@ -45,6 +45,8 @@ begin
 end
 $$;
 grant execute on function apportion.param_interval(jsonb, text, interval) to apportion_ingest, apportion_worker, apportion_allocator;
+comment on function apportion.param_interval(jsonb, text, interval) is
+  'A model param (or payload field) p_key read as an interval: p_default when absent. Errors: 22023, naming the field, unless it is an interval as text, positive and at most 10 years.';
 
 -- A model's lookback: its lookback param, or 30 days (22023 if invalid).
 -- Read wherever the lookback rule is applied (allocation, training,
@@ -56,6 +58,8 @@ as $$
   select apportion.param_interval(p_params, 'lookback', interval '30 days')
 $$;
 grant execute on function apportion.model_lookback(jsonb) to apportion_ingest, apportion_worker, apportion_allocator;
+comment on function apportion.model_lookback(jsonb) is
+  'A model''s lookback: its lookback param, or 30 days. Read wherever the lookback rule applies: allocation, training, and the restatement of late touchpoints (as ingest). Errors: 22023 for an invalid lookback.';
 
 -- Raise 22023 unless a jsonb value is a number in [0, 1].
 create or replace function apportion.param_share(p_params jsonb, p_key text, p_default numeric)
@@ -75,6 +79,8 @@ begin
 end
 $$;
 grant execute on function apportion.param_share(jsonb, text, numeric) to apportion_worker, apportion_allocator;
+comment on function apportion.param_share(jsonb, text, numeric) is
+  'A model param p_key read as a share: p_default when absent. Errors: 22023, naming the field, unless it is a number between 0 and 1.';
 
 -- Raise 22023 unless a jsonb value is an ISO-8601 timestamp in years
 -- 1..9999: a date, or a date and time with an optional offset (none means
@@ -115,6 +121,8 @@ begin
 end
 $$;
 grant execute on function apportion.param_timestamp(jsonb, text) to apportion_worker, apportion_allocator;
+comment on function apportion.param_timestamp(jsonb, text) is
+  'A model param p_key read as a timestamp: an ISO-8601 date, or date and time with an optional offset (none means UTC). Errors: 22023, naming the field, when it is absent, not such a timestamp, or outside years 1 to 9999.';
 
 -- A markov version's training window [training_start, training_end),
 -- validated: both required, start before end.
@@ -131,6 +139,8 @@ begin
 end
 $$;
 grant execute on function apportion.markov_training_window(jsonb) to apportion_worker, apportion_allocator;
+comment on function apportion.markov_training_window(jsonb) is
+  'A markov version''s training window [training_start, training_end) from its params. Errors: 22023 when either is missing or invalid, or the end is not after the start.';
 
 -- A model's params with defaults applied, validated. Raises 22023 naming
 -- the field and the rule on any invalid input.
@@ -241,6 +251,8 @@ begin
 end
 $$;
 grant execute on function apportion.resolve_model_params(text, jsonb) to apportion_worker, apportion_allocator;
+comment on function apportion.resolve_model_params(text, jsonb) is
+  'A model''s params with defaults applied and validated, one row: lookback, fallback channel, half-life, position shares, fixed_split channels and weights (docs/attribution.md). Errors: 22023, naming the field and the rule, for an unknown kind, a param the kind does not take, or an invalid value.';
 
 -- Admin: register a model version. The same definition again is a no-op; a
 -- different definition under an existing version is an error.
@@ -281,6 +293,8 @@ begin
   insert into apportion.attribution_models (model_version, kind, params) values (p_model_version, p_kind, p_params);
 end
 $$;
+comment on function apportion.register_model(text, text, jsonb) is
+  'Validates and registers a model version (kind and params, docs/attribution.md). The same definition again is a no-op; a model version never changes. Errors: 22023 for an invalid version name, kind or params, or a channel in no taxonomy; 23505 when the version is registered with another definition.';
 
 -- Model versions never change once registered.
 create or replace function apportion_internal.forbid_model_change()
@@ -371,6 +385,8 @@ begin
 end
 $$;
 grant execute on function apportion.require_model(text) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.require_model(text) is
+  'The registered model version. Errors: 22023 when it is not registered.';
 
 -- Current tenant: compute this model automatically for new events.
 create or replace function apportion.activate_model(p_model_version text)
@@ -387,6 +403,8 @@ begin
 end
 $$;
 grant execute on function apportion.activate_model(text) to apportion_ingest;
+comment on function apportion.activate_model(text) is
+  'Has the current tenant''s new events allocated under this model version automatically (idempotent). Errors: 42501 when no tenant is set; 22023 when the version is not registered.';
 
 -- Current tenant: stop computing this model automatically.
 create or replace function apportion.deactivate_model(p_model_version text)
@@ -402,6 +420,8 @@ begin
 end
 $$;
 grant execute on function apportion.deactivate_model(text) to apportion_ingest;
+comment on function apportion.deactivate_model(text) is
+  'Stops allocating the current tenant''s new events under this model version automatically. Errors: 42501 when no tenant is set; 22023 when the version is not registered.';
 
 -- Tables -----------------------------------------------------------------------
 
@@ -412,3 +432,15 @@ select apportion_internal.define_tenant_policies('apportion.tenant_models');
 -- Model versions are global definitions, not tenant data: no RLS.
 grant select on apportion.attribution_models, apportion.tenant_models to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert, delete on apportion.tenant_models to apportion_ingest;
+
+comment on table apportion.attribution_models is
+  'The registered model versions (register_model): global definitions, not tenant data. A version never changes (an update is refused with 23514): register a new one.';
+comment on column apportion.attribution_models.model_version is 'The version''s name: 1 to 64 letters, digits and ._+-, starting with a letter or digit.';
+comment on column apportion.attribution_models.kind is
+  'last_touch, last_non_direct, first_touch, linear, time_decay, position_based, fixed_split or markov.';
+comment on column apportion.attribution_models.params is 'The kind''s params as registered, a json object (docs/attribution.md).';
+
+comment on table apportion.tenant_models is
+  'Each tenant''s active model versions: its new events are allocated under each automatically (activate_model, deactivate_model).';
+comment on column apportion.tenant_models.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.tenant_models.model_version is 'An active model version.';

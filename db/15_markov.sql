@@ -83,6 +83,8 @@ as $$
   window w as (partition by t.converting, t.path_key order by t.occurred_at, t.id)
 $$;
 grant execute on function apportion.markov_paths(uuid, interval, timestamptz, timestamptz) to apportion_worker, apportion_allocator;
+comment on function apportion.markov_paths(uuid, interval, timestamptz, timestamptz) is
+  'The steps of a tenant''s markov training paths, consecutive repeats collapsed, in path order: one converting path per event in [p_start, p_end) with touches in its lookback, and one non-converting path per customer of the touches in the window that count for none of its events. A step of train_model.';
 
 -- Transition counts of the tenant's training paths: each path makes
 -- (start) -> c1 -> ... -> cn -> (conversion) or (null); a count is the
@@ -109,6 +111,8 @@ as $$
    group by v.from_state, v.to_state
 $$;
 grant execute on function apportion.markov_transition_counts(uuid, interval, timestamptz, timestamptz) to apportion_worker, apportion_allocator;
+comment on function apportion.markov_transition_counts(uuid, interval, timestamptz, timestamptz) is
+  'The transition counts of a tenant''s markov training paths (markov_paths, same arguments): (start) -> channels -> (conversion) or (null), in one statement. A step of train_model.';
 
 -- Solve the absorbing chain given by transition counts, exactly.
 --
@@ -283,6 +287,8 @@ begin
 end
 $$;
 grant execute on function apportion.markov_solve(text[], text[], bigint[]) to apportion_worker, apportion_allocator;
+comment on function apportion.markov_solve(text[], text[], bigint[]) is
+  'Solves the absorbing Markov chain of the given transition counts exactly, in integer arithmetic: per channel its removal effect as a fraction in lowest terms, and P(conversion) (repeated on each row). A step of train_model. Errors: 22023 for a path that does not start at a channel, an unknown state, or no transition out of (start); XX000 when a channel has no way to absorption.';
 
 -- Raise 55000 unless the current tenant has trained this markov version.
 create or replace function apportion.require_trained(p_model_version text)
@@ -305,6 +311,8 @@ begin
 end
 $$;
 grant execute on function apportion.require_trained(text) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.require_trained(text) is
+  'The current tenant''s trained state of a markov version. Errors: 42501 when no tenant is set; 55000 when the tenant has not trained it.';
 
 -- Train a markov version for the current tenant from its data as it is now,
 -- and freeze the result. A trained (tenant, version) never changes:
@@ -424,6 +432,8 @@ begin
 end
 $$;
 grant execute on function apportion.train_model(text) to apportion_worker, apportion_allocator;
+comment on function apportion.train_model(text) is
+  'Trains a markov version for the current tenant from its data as it is now, solved exactly, and freezes the result (trained_models, markov_transitions, markov_removal_effects); as the worker it also wakes the live path''s events of the version that waited for it. Until a tenant has trained a version, allocating it is 55000. Errors: 42501 when no tenant is set; 22023 when the version is not registered, not of kind markov, or its training window holds no touches; 23505 when the tenant has trained it already (register a new version).';
 
 -- The current tenant's trained markov version, per channel: transitions in
 -- and out, the removal effect RE_c exactly and rounded (half up, 6
@@ -477,6 +487,8 @@ begin
 end
 $$;
 grant execute on function apportion.markov_summary(text) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.markov_summary(text) is
+  'The current tenant''s trained markov version per channel: transitions in and out, the removal effect and its share of their sum as exact fractions and rounded (half up, 6 places), and P(conversion). Errors: 42501 when no tenant is set; 22023 when the version is not registered; 55000 when it is not trained.';
 
 -- Trained state never changes.
 create or replace function apportion_internal.forbid_trained_change()
@@ -512,3 +524,32 @@ grant select on apportion.trained_models, apportion.markov_transitions, apportio
   to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert on apportion.trained_models, apportion.markov_transitions, apportion.markov_removal_effects
   to apportion_worker, apportion_allocator;
+
+comment on table apportion.trained_models is
+  'Each tenant''s trained markov versions (train_model), frozen: never updated or deleted (23514).';
+comment on column apportion.trained_models.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.trained_models.model_version is 'The markov version trained.';
+comment on column apportion.trained_models.path_count is 'The training paths.';
+comment on column apportion.trained_models.conversion_count is 'The training paths that converted.';
+comment on column apportion.trained_models.p_conversion_num is 'P(conversion) in lowest terms: numerator.';
+comment on column apportion.trained_models.p_conversion_den is 'P(conversion) in lowest terms: denominator.';
+comment on column apportion.trained_models.trained_at is 'When it was trained.';
+comment on column apportion.trained_models.correlation_id is 'The correlation id of the training''s transaction.';
+
+comment on table apportion.markov_transitions is
+  'The transition counts each trained markov version was trained on, frozen like trained_models.';
+comment on column apportion.markov_transitions.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.markov_transitions.model_version is 'The markov version.';
+comment on column apportion.markov_transitions.from_state is 'A channel code, or (start).';
+comment on column apportion.markov_transitions.to_state is 'A channel code, (conversion) or (null).';
+comment on column apportion.markov_transitions.transition_count is 'How many times the training paths make this transition.';
+
+comment on table apportion.markov_removal_effects is
+  'Each trained markov version''s channels with their removal effects, frozen like trained_models; allocation weighs an event''s channels by them.';
+comment on column apportion.markov_removal_effects.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.markov_removal_effects.model_version is 'The markov version.';
+comment on column apportion.markov_removal_effects.channel is 'A channel of the training paths.';
+comment on column apportion.markov_removal_effects.removal_effect_num is 'The removal effect in lowest terms: numerator.';
+comment on column apportion.markov_removal_effects.removal_effect_den is 'The removal effect in lowest terms: denominator.';
+comment on column apportion.markov_removal_effects.weight is
+  'The removal effect times the version''s common denominator, an integer: an event''s exact shares are weight / sum(weight) over its channels.';

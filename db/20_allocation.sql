@@ -268,6 +268,8 @@ as $$
 $$;
 grant execute on function apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz)
   to apportion_worker, apportion_allocator;
+comment on function apportion.allocation_rows(uuid, text, interval, text, numeric, numeric, numeric, text[], numeric[], text[], uuid[], timestamptz, timestamptz) is
+  'The engine''s one query: the allocation rows of a tenant''s events (those named, or those in [p_window_start, p_window_end)) under resolved model params, in exact integer cents, computed, not stored. A plain SQL function the planner inlines into compute_allocations, which calls it; row level security decides what it sees.';
 
 -- Allocations for a set of the current tenant's events, computed, not stored
 -- (see allocation_rows).
@@ -339,6 +341,8 @@ begin
 end
 $$;
 grant execute on function apportion.compute_allocations(text, uuid[], timestamptz, timestamptz) to apportion_worker, apportion_allocator;
+comment on function apportion.compute_allocations(text, uuid[], timestamptz, timestamptz) is
+  'The allocation rows of the current tenant''s named events (or, when p_event_ids is null, of its events in [p_window_start, p_window_end)) under a model version, computed and not stored. Errors: 42501 when no tenant is set; 22023 when the version is not registered; 55000 for a markov version the tenant has not trained.';
 
 -- Compute and store allocations for a set of events (see compute_allocations):
 -- upsert on the idempotency key, rewriting only rows whose values changed,
@@ -500,6 +504,8 @@ begin
 end
 $$;
 grant execute on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
+comment on function apportion.store_allocations(text, uuid[], timestamptz, timestamptz, text) is
+  'Computes and stores the allocations of the current tenant''s events (as compute_allocations names them), writing only rows that change, and re-splits their refunds: the body of allocate_event, recompute_window and the live path, without their argument checks. Rewritten rows say p_reason, an event''s first rows allocated; replaced ones go to allocation_history. Returns the events and rows. Errors: 42501 when no tenant is set; 22023 for a p_reason that is not a lower-case word or a version that is not registered; 55000 for a markov version the tenant has not trained.';
 
 -- Allocate one event of the current tenant for one model version.
 -- Idempotent: a rerun returns identical rows and changes nothing.
@@ -529,6 +535,8 @@ begin
 end
 $$;
 grant execute on function apportion.allocate_event(uuid, text) to apportion_worker, apportion_allocator;
+comment on function apportion.allocate_event(uuid, text) is
+  'Allocates one event of the current tenant under a model version and returns its allocation rows. Idempotent: a rerun returns the same rows and changes nothing. Errors: 42501 when no tenant is set; 22023 when the version is not registered or the event does not exist for the tenant; 55000 for a markov version the tenant has not trained.';
 
 -- Allocate every event of the current tenant with occurred_at in the
 -- half-open window [p_window_start, p_window_end), set-based.
@@ -556,6 +564,8 @@ begin
 end
 $$;
 grant execute on function apportion.recompute_window(timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
+comment on function apportion.recompute_window(timestamptz, timestamptz, text) is
+  'Allocates every event of the current tenant with occurred_at in [p_window_start, p_window_end) under a model version, set-based; restates events past the restatement horizon on request. Returns the events and rows. Errors: 42501 when no tenant is set; 22023 when a bound is missing, the end is not after the start, or the version is not registered; 55000 for a markov version the tenant has not trained.';
 
 -- History ----------------------------------------------------------------------
 -- Every version of an allocation row is kept: the current one in
@@ -614,6 +624,8 @@ begin
 end
 $$;
 grant execute on function apportion.require_as_of(text, timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.require_as_of(text, timestamptz) is
+  'The checks of allocations_as_of, returning the current tenant. Errors: 42501 when no tenant is set; 22023 when the version is not registered or p_at is not a finite time.';
 
 -- The current tenant's allocation rows of one model version exactly as they
 -- stood at p_at: the versions current then (valid from computed_at, until
@@ -653,6 +665,8 @@ as $$
    ) x
 $$;
 grant execute on function apportion.allocations_as_of(text, timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.allocations_as_of(text, timestamptz) is
+  'The current tenant''s allocation rows of a model version exactly as they stood at p_at (a version''s time is when its run wrote it, in order per tenant and model). A plain SQL function the planner inlines. Errors: 42501 when no tenant is set; 22023 when the version is not registered or p_at is not a finite time.';
 
 -- Every change to the current tenant's allocation rows: when, why, the
 -- amount before and after (null: the row did not exist, or was deleted)
@@ -702,3 +716,40 @@ grant select on apportion.attribution_allocations to apportion_ingest, apportion
 grant insert, update, delete on apportion.attribution_allocations to apportion_worker, apportion_allocator;
 -- Global constants of time_decay, not tenant data.
 grant select on apportion.half_life_factors to apportion_worker, apportion_allocator;
+
+comment on table apportion.attribution_allocations is
+  'The current allocation of each event: one row per (event, model version, channel), its key and the idempotency key of every run. Written by the engine (allocate_event, recompute_window, the live path); every replaced or deleted version goes to allocation_history.';
+comment on column apportion.attribution_allocations.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.attribution_allocations.event_id is 'The event allocated.';
+comment on column apportion.attribution_allocations.model_version is 'The model version it was allocated under.';
+comment on column apportion.attribution_allocations.channel is 'The channel credited.';
+comment on column apportion.attribution_allocations.allocated_revenue_cents is
+  'The channel''s part of the revenue in minor units, exact: an event''s parts sum to its revenue.';
+comment on column apportion.attribution_allocations.allocation_ratio is 'The part as a share of the revenue, rounded to 6 places.';
+comment on column apportion.attribution_allocations.touchpoint_count is
+  'The event''s counted touches on the channel (0 for fixed_split and the fallback channel).';
+comment on column apportion.attribution_allocations.currency is 'The event''s currency.';
+comment on column apportion.attribution_allocations.event_occurred_at is 'The event''s occurred_at, which the reports group by.';
+comment on column apportion.attribution_allocations.correlation_id is 'The correlation id of the run that wrote this version.';
+comment on column apportion.attribution_allocations.computed_at is 'When the run that wrote this version wrote it: since when it holds.';
+comment on column apportion.attribution_allocations.change_reason is
+  'Why this version was written: allocated (the event''s first rows), late_touchpoint or recompute.';
+
+comment on table apportion.allocation_history is
+  'Every replaced or deleted version of an allocation row, with when and why it ended: allocations_as_of and allocation_changes read it. Written by triggers, as whoever changes allocations.';
+comment on column apportion.allocation_history.valid_from is 'When the version began (its computed_at).';
+comment on column apportion.allocation_history.valid_to is 'When it was replaced or deleted.';
+comment on column apportion.allocation_history.ended_reason is
+  'Why it ended: the reason the run that replaced or deleted it gave (update or delete for a write outside the engine).';
+comment on column apportion.allocation_history.ended_correlation_id is 'The correlation id of that run.';
+
+comment on view apportion.allocation_changes is
+  'Every change to the current tenant''s allocation rows, first writes included: when, why, the amount before and after, and the correlation id of the run that made it.';
+comment on column apportion.allocation_changes.changed_at is 'When the change was made.';
+comment on column apportion.allocation_changes.reason is 'Why: the change_reason of the version written, or the ended_reason of a deletion.';
+comment on column apportion.allocation_changes.before_cents is 'The amount before; null when the row did not exist.';
+comment on column apportion.allocation_changes.after_cents is 'The amount after; null when the row was deleted.';
+comment on column apportion.allocation_changes.correlation_id is 'The correlation id of the run that made the change.';
+
+comment on table apportion.half_life_factors is
+  'The factors of time_decay''s exact weights per half-life (about 4,000 rows each), computed once when a model with that half-life is registered: global constants, not tenant data.';

@@ -11,6 +11,8 @@ as $$
    cross join lateral (select nullif(gcd(x.a, x.b), 0) as g) g
 $$;
 grant execute on function apportion.exact_fraction(numeric, numeric) to apportion_worker, apportion_allocator;
+comment on function apportion.exact_fraction(numeric, numeric) is
+  'p_a / p_b of two exact decimals in lowest terms, as integers num and den (den > 0).';
 
 -- The current tenant's event under one model version, explained: one row
 -- per touchpoint of the event's customer (touch order), whether it counted
@@ -234,3 +236,5 @@ begin
 end
 $$;
 grant execute on function apportion.explain_allocation(uuid, text) to apportion_worker, apportion_allocator;
+comment on function apportion.explain_allocation(uuid, text) is
+  'Why the current tenant''s event was split as it was under a model version: one row per touchpoint of its customer in touch order (counted, or why not: after_event, outside_lookback, not_used_by_kind), its exact weight, and per channel the weight, the exact share of the revenue, the floor, the remainder, the md5 tie-break and whether it got a leftover cent; for markov the removal effect. Fractions are num/den in lowest terms, rounded values half up to 6 places; its money is the stored allocation exactly. Errors: 42501 when no tenant is set; 22023 when the version is not registered or the event does not exist for the tenant; 55000 for a markov version the tenant has not trained.';

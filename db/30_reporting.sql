@@ -18,6 +18,12 @@ select a.tenant_id,
  group by a.tenant_id, (a.event_occurred_at at time zone 'UTC')::date, a.model_version, a.currency, a.channel;
 
 grant select on apportion.daily_channel_revenue to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on view apportion.daily_channel_revenue is
+  'The current tenant''s allocated revenue per day (UTC, by the event''s time), model version, currency and channel: models side by side for the same revenue, never summed across currencies. As it stood at a time: daily_channel_revenue_as_of.';
+comment on column apportion.daily_channel_revenue.day is 'The event''s day, UTC.';
+comment on column apportion.daily_channel_revenue.revenue_cents is 'The sum in minor units, exact (a day''s sum can pass the bigint range).';
+comment on column apportion.daily_channel_revenue.event_count is 'The allocation rows summed: events credited to the channel that day.';
+comment on column apportion.daily_channel_revenue.revenue_major is 'The sum in major units of its currency (USD cents / 100, JPY as is, KWD fils / 1000).';
 
 -- The daily report as it stood at p_at: allocations_as_of for every model
 -- version, grouped as daily_channel_revenue groups: what was reported then,
@@ -43,3 +49,5 @@ as $$
    order by 2, 3, 4, 5
 $$;
 grant execute on function apportion.daily_channel_revenue_as_of(timestamptz) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.daily_channel_revenue_as_of(timestamptz) is
+  'The current tenant''s daily report as it stood at p_at, every model version: allocations_as_of grouped as daily_channel_revenue groups (without revenue_major). Errors: 42501 when no tenant is set; 22023 when p_at is not a finite time.';

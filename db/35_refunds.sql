@@ -132,6 +132,8 @@ begin
 end
 $$;
 grant execute on function apportion.store_refund_allocations(uuid[], text, text) to apportion_ingest, apportion_worker, apportion_allocator;
+comment on function apportion.store_refund_allocations(uuid[], text, text) is
+  'Recomputes the refund splits of these events of the current tenant, under one model version or (null) every version that allocated them, writing only those that change; replaced ones go to refund_allocation_history, ended for p_reason. Returns the split rows written or deleted. Refund ingest and every reallocation call it. Errors: 42501 when no tenant is set; 22023 for a p_reason that is not a lower-case word; 23514 when a refund finds nothing left to refund.';
 
 -- Replaced or deleted refund splits go to the history, ended at the run's
 -- time for its reason (else the clock, 'update' or 'delete').
@@ -277,3 +279,37 @@ grant select on apportion.refund_allocations, apportion.daily_channel_net_revenu
   to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 -- Derived rows, rewritten by whoever refunds or reallocates.
 grant insert, update, delete on apportion.refund_allocations to apportion_ingest, apportion_worker, apportion_allocator;
+
+comment on table apportion.refunds is
+  'Refunds and chargebacks of events, ingest: inserted under the current tenant, never changed at runtime. The inserting statement splits each refund over the event''s allocation under every model version that allocated it (refund_allocations). Errors: 23503 for an event the tenant does not have; 23505 for a repeated external_refund_id; 23514 for an amount that is not positive, a time outside years 1 to 9999, or refunds that would total more than the event''s revenue (the whole statement is refused); 42501 for another tenant''s row or no tenant set.';
+comment on column apportion.refunds.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.refunds.id is 'The refund''s id (generated when not given).';
+comment on column apportion.refunds.event_id is 'The event refunded, an event of the tenant.';
+comment on column apportion.refunds.amount_cents is 'The amount in minor units of the event''s currency, > 0.';
+comment on column apportion.refunds.occurred_at is 'When the refund happened, in years 1 to 9999: its day in the cash basis of daily_channel_net_revenue.';
+comment on column apportion.refunds.external_refund_id is
+  'Your id for the refund, unique per tenant when present: insert ... on conflict (tenant_id, external_refund_id) do nothing skips re-sends.';
+comment on column apportion.refunds.reason is 'Why, free text of at most 1024 characters.';
+
+comment on table apportion.refund_allocations is
+  'Each refund split over what is left of each channel''s part of its event, under every model version that allocated the event: recomputed when the event is reallocated or refunded again; unchanged splits are not rewritten.';
+comment on column apportion.refund_allocations.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.refund_allocations.refund_id is 'The refund split.';
+comment on column apportion.refund_allocations.event_id is 'Its event.';
+comment on column apportion.refund_allocations.model_version is 'The model version whose allocation it is split over.';
+comment on column apportion.refund_allocations.channel is 'The channel refunded.';
+comment on column apportion.refund_allocations.refunded_cents is 'The channel''s part of the refund in minor units, > 0: a refund''s parts sum to its amount.';
+comment on column apportion.refund_allocations.computed_at is 'Since when the split holds this amount.';
+comment on column apportion.refund_allocations.correlation_id is 'The correlation id of the transaction that wrote it.';
+comment on column apportion.refund_allocations.change_reason is 'Why it was written: refund, or the reason of the reallocation.';
+
+comment on table apportion.refund_allocation_history is
+  'Every replaced or deleted refund split: its columns, valid_from, valid_to, ended_reason and ended_correlation_id. Written by triggers.';
+
+comment on view apportion.daily_channel_net_revenue is
+  'The current tenant''s gross, refunded and net revenue per day (UTC), model version, currency and channel, on two bases: accrual (refunds on their event''s day) and cash (refunds on the refund''s day). Models side by side, never summed across currencies.';
+comment on column apportion.daily_channel_net_revenue.basis is 'accrual: by the event''s day; cash: refunds by the refund''s day.';
+comment on column apportion.daily_channel_net_revenue.day is 'The day, UTC.';
+comment on column apportion.daily_channel_net_revenue.gross_cents is 'The allocated revenue of the day''s events, in minor units.';
+comment on column apportion.daily_channel_net_revenue.refunded_cents is 'The refunds counted on the day, in minor units.';
+comment on column apportion.daily_channel_net_revenue.net_cents is 'gross_cents - refunded_cents.';

@@ -206,3 +206,44 @@ grant usage on sequence apportion.jobs_id_seq to apportion_ingest, apportion_wor
 grant select on apportion.worker_failed_jobs to apportion_ingest, apportion_worker;
 grant insert on apportion.worker_failed_jobs to apportion_worker;
 grant update (status, replayed_job_id, settled_at) on apportion.worker_failed_jobs to apportion_worker;
+
+comment on table apportion.queue_tasks is
+  'The task registry: each queue and task that may be enqueued, its SQL handler (null: accepted and kept parked until it has one), its tenant scope and max attempts. The one place that maps a task to its handler: changing it (as the owner, in a migration) regenerates run_task.';
+
+comment on table apportion.jobs is
+  'The durable queue, partitioned by state. Every new job, from enqueue, enqueue_many, a replay, ingest or a direct insert, goes through one insert path: its queue and task must be registered and its payload a json object of at most 64 KiB, its run_at finite, its priority between -100 and 100, its job_key at most 512 bytes. Errors: 22023 for a job that breaks those rules; 42501 for a tenant task without a tenant or a system task with one; AP003 when a tenant would have more queued jobs than its max_queued_jobs.';
+comment on column apportion.jobs.id is 'The job''s id.';
+comment on column apportion.jobs.tenant_id is 'The tenant (defaults to the current one); null for system jobs.';
+comment on column apportion.jobs.queue is 'attribution, housekeeping, maintenance or llm.';
+comment on column apportion.jobs.task is 'The task, registered in queue_tasks.';
+comment on column apportion.jobs.payload is 'The task''s input, a json object of at most 64 KiB.';
+comment on column apportion.jobs.correlation_id is
+  'The correlation id (defaults to the inserting transaction''s app.correlation_id); the job runs with app.correlation_id set to it.';
+comment on column apportion.jobs.attempts is 'The attempts started.';
+comment on column apportion.jobs.state is 'queued, running, succeeded or failed.';
+comment on column apportion.jobs.run_at is 'When it may run at the earliest (scheduled jobs, retries'' backoff).';
+comment on column apportion.jobs.priority is 'Between -100 and 100; lower runs first.';
+comment on column apportion.jobs.result is 'What the handler returned.';
+comment on column apportion.jobs.error_code is 'The SQLSTATE (or AP code) of the last failed attempt.';
+comment on column apportion.jobs.error_message is 'The message of the last failed attempt.';
+comment on column apportion.jobs.attempt_log is 'One entry per attempt: when, worker, outcome, error.';
+
+comment on table apportion.jobs_live is
+  'The partition of apportion.jobs with the queued and running jobs, which the claim index covers; every new job starts here.';
+comment on table apportion.jobs_done is
+  'The partition of apportion.jobs with the succeeded and failed jobs, until prune_jobs deletes them.';
+
+comment on table apportion.worker_failed_jobs is
+  'Every job that failed for good, recorded by a trigger in the transaction that failed it: tenant, payload, SQLSTATE, message, attempts and correlation id, to replay (replay_failed_job) or settle (resolve_failed_job).';
+comment on column apportion.worker_failed_jobs.id is 'The failure''s id.';
+comment on column apportion.worker_failed_jobs.tenant_id is 'The job''s tenant; null for system jobs.';
+comment on column apportion.worker_failed_jobs.job_id is 'The failed job.';
+comment on column apportion.worker_failed_jobs.queue is 'The job''s queue.';
+comment on column apportion.worker_failed_jobs.task is 'The job''s task.';
+comment on column apportion.worker_failed_jobs.payload is 'The job''s payload.';
+comment on column apportion.worker_failed_jobs.error_code is 'The SQLSTATE, or an AP code of ours.';
+comment on column apportion.worker_failed_jobs.error_message is 'The error message, whole (open_failures shows it without payload values).';
+comment on column apportion.worker_failed_jobs.attempts is 'The attempts made.';
+comment on column apportion.worker_failed_jobs.correlation_id is 'The job''s correlation id.';
+comment on column apportion.worker_failed_jobs.failed_at is 'When it failed for good.';
+comment on column apportion.worker_failed_jobs.status is 'open, replayed (replay_failed_job) or resolved (resolve_failed_job).';

@@ -60,6 +60,8 @@ begin
 end
 $$;
 grant execute on function apportion.enqueue(text, text, jsonb, uuid, timestamptz, integer, text) to apportion_ingest, apportion_worker;
+comment on function apportion.enqueue(text, text, jsonb, uuid, timestamptz, integer, text) is
+  'Enqueues one job for the current tenant (a system task: with no tenant), wakes listeners, and returns its id; with p_job_key, an equal job still queued is reused and its id returned. The job goes through the insert path of apportion.jobs. Errors: 22023 for an unknown queue or task, a payload that is not a json object of at most 64 KiB, a run_at that is not finite, a priority outside -100 to 100, or a job_key over 512 bytes; 42501 for a tenant task without a tenant; AP003 when the tenant''s cap on queued jobs is reached.';
 
 -- Enqueue one job per element of a json array of payloads, in one statement
 -- (so one notification). Returns the job ids in payload order.
@@ -102,3 +104,5 @@ begin
 end
 $$;
 grant execute on function apportion.enqueue_many(text, text, jsonb, uuid, integer) to apportion_ingest, apportion_worker;
+comment on function apportion.enqueue_many(text, text, jsonb, uuid, integer) is
+  'Enqueues one job per element of a json array of payloads in one statement, with one notification, and returns their ids in payload order. Errors: 22023 when p_payloads is not a json array or holds more than 10,000 payloads, for a payload the insert path of apportion.jobs refuses, an unknown queue or task, or a priority outside -100 to 100; 42501 for a tenant task without a tenant; AP003 when the tenant''s cap on queued jobs is reached.';

@@ -61,6 +61,8 @@ begin
 end
 $$;
 grant execute on function apportion.reclaim_expired_leases(integer) to apportion_worker;
+comment on function apportion.reclaim_expired_leases(integer) is
+  'Cross-tenant housekeeping: up to p_limit running jobs whose lease expired (their worker died) become runnable again, or fail for good with AP002 once out of attempts; jobs a live run_jobs transaction holds are skipped. Returns how many. Every claim does this too.';
 
 -- Claim up to p_limit runnable jobs of p_queues for p_worker_id with a lease:
 -- system jobs first, then by priority, run_at and id. Jobs whose lease
@@ -176,6 +178,8 @@ begin
 end
 $$;
 grant execute on function apportion.claim_jobs(text, text[], integer, integer) to apportion_worker;
+comment on function apportion.claim_jobs(text, text[], integer, integer) is
+  'Claims up to p_limit runnable jobs of p_queues for p_worker_id under a lease of p_lease_seconds, across tenants: system jobs first, then by priority, run_at and id; expired leases are reclaimed first; parked jobs (their task has no handler) and jobs not yet due stay queued. Returns the claimed jobs. Errors: 22023 for an empty worker id, a limit outside 1 to 10,000 or a lease under 1 second.';
 
 -- Give back jobs this worker claimed but did not run (graceful shutdown).
 -- The attempt is not counted.
@@ -208,3 +212,5 @@ begin
 end
 $$;
 grant execute on function apportion.release_jobs(text, bigint[]) to apportion_worker;
+comment on function apportion.release_jobs(text, bigint[]) is
+  'Gives back jobs p_worker_id claimed but did not start (graceful shutdown): queued again at once, the attempt not counted. Returns how many.';

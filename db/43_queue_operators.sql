@@ -19,6 +19,8 @@ as $$
    where j.id = p_job_id
 $$;
 grant execute on function apportion.job_status(bigint) to apportion_ingest, apportion_worker;
+comment on function apportion.job_status(bigint) is
+  'A job''s state, attempts, result, error and correlation id: of the current tenant''s jobs (the worker also sees system jobs). No row for a job it cannot see.';
 
 -- Replay a failed job: a new queued job with the same tenant, queue, task,
 -- payload and correlation id; the failure is marked replayed. Runs under the
@@ -50,6 +52,8 @@ begin
 end
 $$;
 grant execute on function apportion.replay_failed_job(bigint) to apportion_worker;
+comment on function apportion.replay_failed_job(bigint) is
+  'Replays a failed job as a new queued job with the same tenant, queue, task, payload and correlation id, marks the failure replayed, and returns the new job''s id. Runs under the failed job''s tenant, set by the caller. Errors: 22023 when the job has no open failure visible to the current tenant; AP003 when the tenant''s cap on queued jobs is reached.';
 
 -- Mark a failure as dealt with (it is then pruned after retention).
 create or replace function apportion.resolve_failed_job(p_job_id bigint)
@@ -68,6 +72,8 @@ begin
 end
 $$;
 grant execute on function apportion.resolve_failed_job(bigint) to apportion_worker;
+comment on function apportion.resolve_failed_job(bigint) is
+  'Marks a job''s open failure as dealt with; prune_jobs deletes it after retention. Errors: 22023 when the job has no open failure visible to the current tenant.';
 
 -- An error message as operators see it: without the values of the job's
 -- payload. Every scalar of the payload (string or number, 3 characters or
@@ -106,6 +112,8 @@ begin
 end
 $$;
 grant execute on function apportion.mask_payload_values(text, jsonb) to apportion_worker;
+comment on function apportion.mask_payload_values(text, jsonb) is
+  'A message without the payload''s values: every string or number of the payload of 3 characters or more, and every quoted segment, becomes an ellipsis. What operators'' views and the worker''s logs show.';
 
 -- Cross-tenant, for operators: open failures (newest first), to find what
 -- to replay. Tenant data stays behind the tenant's own transaction: payloads
@@ -134,6 +142,8 @@ as $$
    limit least(greatest(coalesce(p_limit, 50), 1), 1000)
 $$;
 grant execute on function apportion.open_failures(uuid, integer) to apportion_worker;
+comment on function apportion.open_failures(uuid, integer) is
+  'Cross-tenant, for operators: open failures, newest first (of one correlation id, when given; at most p_limit, 1 to 1,000), to find what to replay. No payloads, and messages without payload values.';
 
 -- Cross-tenant, aggregates only: depths per queue and state, oldest waiting
 -- job, open failures. For health and status.
@@ -162,6 +172,8 @@ as $$
    order by q.queue
 $$;
 grant execute on function apportion.queue_overview() to apportion_worker;
+comment on function apportion.queue_overview() is
+  'Cross-tenant aggregates, for health and status: per queue the jobs queued, queued and due, and running, the age of the oldest due job in seconds, and the open failures.';
 
 -- Cross-tenant, aggregates only: the live path's backlog per model version
 -- (events ingested or restated, not yet allocated) and how long the oldest
@@ -182,6 +194,8 @@ as $$
    order by p.model_version
 $$;
 grant execute on function apportion.pending_allocations_overview() to apportion_worker;
+comment on function apportion.pending_allocations_overview() is
+  'Cross-tenant aggregates, for metrics and status: the live path''s backlog per model version (events ingested or restated, not yet allocated) and how long the oldest has waited, in seconds.';
 
 -- Cross-tenant retention: delete succeeded jobs, failed jobs whose failure
 -- is settled, and settled failures, all older than p_retention.
@@ -212,3 +226,5 @@ begin
 end
 $$;
 grant execute on function apportion.prune_jobs(interval) to apportion_worker;
+comment on function apportion.prune_jobs(interval) is
+  'Cross-tenant retention: deletes succeeded jobs, failed jobs whose failure is settled, and settled failures, all older than p_retention; returns how many of each. Errors: 22023 for a null or negative retention.';

@@ -20,6 +20,8 @@ begin
 end
 $$;
 grant execute on function apportion.payload_text(jsonb, text, text) to apportion_worker;
+comment on function apportion.payload_text(jsonb, text, text) is
+  'A task handler''s required text field p_key of its payload. Errors: 22023, naming the task and field, when it is missing or not a string.';
 
 create or replace function apportion.payload_keys_only(p_payload jsonb, p_allowed text[], p_task text)
 returns void
@@ -36,6 +38,8 @@ begin
 end
 $$;
 grant execute on function apportion.payload_keys_only(jsonb, text[], text) to apportion_worker;
+comment on function apportion.payload_keys_only(jsonb, text[], text) is
+  'A task handler''s check that its payload has no field outside p_allowed. Errors: 22023, naming the task and the extra fields.';
 
 create or replace function apportion.payload_uuid(p_payload jsonb, p_key text, p_task text)
 returns uuid
@@ -50,6 +54,8 @@ exception when invalid_text_representation then
 end
 $$;
 grant execute on function apportion.payload_uuid(jsonb, text, text) to apportion_worker;
+comment on function apportion.payload_uuid(jsonb, text, text) is
+  'A task handler''s required uuid field p_key of its payload. Errors: 22023, naming the task and field, when it is missing or not a uuid.';
 
 create or replace function apportion.payload_timestamptz(p_payload jsonb, p_key text, p_task text)
 returns timestamptz
@@ -64,6 +70,8 @@ exception when others then
 end
 $$;
 grant execute on function apportion.payload_timestamptz(jsonb, text, text) to apportion_worker;
+comment on function apportion.payload_timestamptz(jsonb, text, text) is
+  'A task handler''s required timestamp field p_key of its payload. Errors: 22023, naming the task and field, when it is missing or not an ISO-8601 timestamp.';
 
 -- attribution.allocate_event {"event_id", "model_version"}
 create or replace function apportion.task_allocate_event(p_payload jsonb)
@@ -85,6 +93,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_allocate_event(jsonb) to apportion_worker;
+comment on function apportion.task_allocate_event(jsonb) is
+  'Handler of attribution.allocate_event {"event_id", "model_version"}: allocate_event for the job''s tenant; the result counts the rows. Errors: 22023 for a payload that does not fit, and those of allocate_event.';
 
 -- attribution.recompute_window {"window_start", "window_end", "model_version"}
 create or replace function apportion.task_recompute_window(p_payload jsonb)
@@ -105,6 +115,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_recompute_window(jsonb) to apportion_worker;
+comment on function apportion.task_recompute_window(jsonb) is
+  'Handler of attribution.recompute_window {"window_start", "window_end", "model_version"}: recompute_window for the job''s tenant; the result counts events and rows. Errors: 22023 for a payload that does not fit, and those of recompute_window.';
 
 -- attribution.allocate_pending {"model_version"}: the live path. Takes up to
 -- 1,000 of the tenant's pending events for the model (skipping those another
@@ -185,6 +197,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_allocate_pending(jsonb) to apportion_worker;
+comment on function apportion.task_allocate_pending(jsonb) is
+  'Handler of attribution.allocate_pending {"model_version"}, the live path: allocates up to 1,000 of the tenant''s pending events of the version in one engine statement; an event that cannot be allocated becomes an allocate_event job of its own while the rest commit, and a full batch enqueues the next. A markov version the tenant has not trained leaves its events pending (result waiting_for: training). Errors: 22023 for a payload that does not fit or a version that is not registered.';
 
 -- attribution.train_model {"model_version"}: train a markov version for the
 -- tenant (train_model), which then wakes the live path's waiting work.
@@ -205,6 +219,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_train_model(jsonb) to apportion_worker;
+comment on function apportion.task_train_model(jsonb) is
+  'Handler of attribution.train_model {"model_version"}: train_model for the job''s tenant, which then wakes the live path''s waiting events; the result has path, conversion and channel counts and p_conversion as num/den. Errors: 22023 for a payload that does not fit, and those of train_model.';
 
 -- housekeeping.ping {}: the readiness round trip.
 create or replace function apportion.task_ping(p_payload jsonb)
@@ -219,6 +235,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_ping(jsonb) to apportion_worker;
+comment on function apportion.task_ping(jsonb) is
+  'Handler of housekeeping.ping {}, the readiness round trip: result status ok, the database user, the role and the time. Errors: 22023 for a payload with fields.';
 
 -- housekeeping.noop {}: nothing; measures the queue itself.
 create or replace function apportion.task_noop(p_payload jsonb)
@@ -228,6 +246,8 @@ as $$
   select null::jsonb
 $$;
 grant execute on function apportion.task_noop(jsonb) to apportion_worker;
+comment on function apportion.task_noop(jsonb) is
+  'Handler of housekeeping.noop: does nothing, to measure the queue itself.';
 
 -- housekeeping.prune {"retention": "7 days"}
 create or replace function apportion.task_prune(p_payload jsonb)
@@ -250,6 +270,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_prune(jsonb) to apportion_worker;
+comment on function apportion.task_prune(jsonb) is
+  'Handler of housekeeping.prune {"retention"} (optional, default 7 days), a system task: prune_jobs; the result counts what it deleted. Errors: 22023 for a payload that does not fit or an invalid retention.';
 
 -- maintenance.reclaim_leases {}
 create or replace function apportion.task_reclaim_leases(p_payload jsonb)
@@ -263,6 +285,8 @@ begin
 end
 $$;
 grant execute on function apportion.task_reclaim_leases(jsonb) to apportion_worker;
+comment on function apportion.task_reclaim_leases(jsonb) is
+  'Handler of maintenance.reclaim_leases {}, a system task: reclaim_expired_leases for up to 10,000 jobs; the result counts them. Errors: 22023 for a payload with fields.';
 
 -- apportion.run_task(queue, task, payload): the dispatcher run_jobs calls,
 -- generated from the registry (apportion.queue_tasks.handler), the one place
@@ -333,3 +357,7 @@ create or replace trigger queue_tasks_regenerate_dispatcher
   for each statement execute function apportion_internal.queue_tasks_changed();
 
 select apportion_internal.generate_task_dispatcher();
+-- (The dispatcher is created by the generator above, so its comment is here;
+-- regenerating it keeps the comment.)
+comment on function apportion.run_task(text, text, jsonb) is
+  'The dispatcher run_jobs calls for each job: the handler the registry (queue_tasks) names for the task, called with the payload, returning its result. Generated from the registry whenever it changes. Errors: 42501 for a tenant task run without a tenant or a system task run with one; AP001 for a task without a handler.';

@@ -132,6 +132,8 @@ begin
 end
 $$;
 grant execute on function apportion.run_jobs(text, bigint[]) to apportion_worker;
+comment on function apportion.run_jobs(text, bigint[]) is
+  'Runs jobs p_worker_id claimed, in the caller''s transaction and under the tenant the caller set, each handler in its own savepoint with the job''s correlation id; successes are marked in the same transaction, so work and completion commit together. A failed handler rolls back alone: errors of classes 22, 23, 42 and AP, and a job out of attempts, fail for good (recorded in worker_failed_jobs), others are retried with exponential backoff and jitter. Jobs it cannot see or that are no longer running for the worker are skipped. Returns one outcome per job run, messages without payload values.';
 
 -- One round trip for a tenant's batch: in the calling statement's
 -- transaction, set app.tenant_id (and nothing else) transaction-locally to
@@ -149,6 +151,8 @@ begin
 end
 $$;
 grant execute on function apportion.run_tenant_jobs(text, uuid, bigint[]) to apportion_worker;
+comment on function apportion.run_tenant_jobs(text, uuid, bigint[]) is
+  'run_jobs under p_tenant_id (null for system jobs), set for this transaction only: one tenant''s claimed jobs in one round trip and, called on its own, one transaction.';
 
 -- The idle path in one round trip: claim as claim_jobs does, and when the
 -- claim found at most p_run_max jobs, run the first tenant's of them (in
@@ -224,3 +228,5 @@ begin
 end
 $$;
 grant execute on function apportion.claim_and_run_jobs(text, text[], integer, integer, integer) to apportion_worker;
+comment on function apportion.claim_and_run_jobs(text, text[], integer, integer, integer) is
+  'The idle path in one round trip: claims as claim_jobs does and, when it found at most p_run_max jobs, runs the first tenant''s of them in the same transaction as run_tenant_jobs would. Returns every claimed job: those run here with their outcome, the rest (outcome null) claimed under the lease for the caller to run. Errors: 22023 for a negative or null p_run_max, and those of claim_jobs.';

@@ -125,3 +125,22 @@ grant select on apportion.restatement_skips, apportion.restatements_skipped
   to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
 grant insert on apportion.restatement_skips to apportion_ingest;
 grant select, update, delete on apportion.pending_allocations to apportion_worker;
+
+comment on table apportion.pending_allocations is
+  'The live path''s work list: events ingested or restated, once per active model version of their tenant, until an attribution.allocate_pending job allocates them; key (tenant_id, model_version, event_id). Written by the ingest triggers, as ingest.';
+comment on column apportion.pending_allocations.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.pending_allocations.model_version is 'The model version to allocate the event under.';
+comment on column apportion.pending_allocations.event_id is 'The event waiting.';
+comment on column apportion.pending_allocations.correlation_id is 'The correlation id of the transaction that ingested or restated it.';
+comment on column apportion.pending_allocations.enqueued_at is 'When it was recorded, or recorded again.';
+
+comment on table apportion.restatement_skips is
+  'Late touchpoints that would have restated events older than the tenant''s restatement_horizon: per inserting statement and model version, how many events were skipped (recompute_window restates them on request).';
+comment on column apportion.restatement_skips.tenant_id is 'The tenant (defaults to the current one).';
+comment on column apportion.restatement_skips.model_version is 'The model version not restated.';
+comment on column apportion.restatement_skips.event_count is 'The events skipped by one inserting statement.';
+
+comment on view apportion.restatements_skipped is
+  'The current tenant''s skipped restatements per model version (restatement_skips summed): events older than the horizon that late touchpoints would have changed.';
+comment on column apportion.restatements_skipped.skipped_events is 'The events skipped, over all statements.';
+comment on column apportion.restatements_skipped.last_skipped_at is 'When the last skip was recorded.';

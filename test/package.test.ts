@@ -89,7 +89,9 @@ afterAll(async () => {
 describe('the packed package, installed into an empty directory', () => {
   it('ships compiled JavaScript and runtime dependencies only', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'node_modules/apportion/package.json'), 'utf8'));
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['node-pg-migrate', 'pg', 'pino', 'postgres', 'prom-client']);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['chart.js', 'node-pg-migrate', 'pg', 'pino', 'postgres', 'prom-client']);
+    expect(fs.existsSync(path.join(dir, 'node_modules/apportion/dashboard/app.js'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'node_modules/apportion/docs/sql-api.md'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'node_modules/tsx'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'node_modules/apportion/dist/orchestrator/cli.js'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'node_modules/apportion/orchestrator'))).toBe(false);

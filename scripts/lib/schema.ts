@@ -20,11 +20,12 @@ function pgDump(): string {
 
 /**
  * Schemas apportion and apportion_internal, without owners (the catalog
- * scans check those), comments, SET lines or the server's version, so the
- * text depends only on what migrations and db/ define.
+ * scans check those), COMMENT ON (docs/sql-api.md shows and checks those),
+ * comment lines, SET lines or the server's version, so the text depends
+ * only on what migrations and db/ define.
  */
 export function dumpSchema(url: string): string {
-  const res = spawnSync(pgDump(), ['--schema-only', '--no-owner', '--schema=apportion', '--schema=apportion_internal', url], {
+  const res = spawnSync(pgDump(), ['--schema-only', '--no-owner', '--no-comments', '--schema=apportion', '--schema=apportion_internal', url], {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
