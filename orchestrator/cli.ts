@@ -9,6 +9,7 @@ import { migrate, migrateOptionsFromEnv } from './migrate.js';
 import { table, toJson, type Row } from './output.js';
 import { PrivilegedRoleError } from './role.js';
 import { runSelfTest, SelfTestSetupError } from './selftest.js';
+import { loadShardsConfig, migrateShards } from './shards.js';
 import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
 import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
@@ -16,7 +17,7 @@ import { Worker } from './worker.js';
 const USAGE = `usage: apportion <command> [options]
 
   worker                          run the orchestrator until SIGTERM/SIGINT (then exit 0)
-  migrate                         install or upgrade apportion in DATABASE_URL
+  migrate                         install or upgrade apportion in DATABASE_URL (with APPORTION_SHARDS: a router and its shards)
   test [file.sql ...]             run apportion's pgTAP suite against DATABASE_URL (a superuser; --verbose: every TAP line)
   enqueue <queue> <task> [json]   enqueue a job (--tenant <uuid> for tenant tasks, --correlation-id <uuid>)
   ping                            readiness round trip through the queue (needs a running worker; --timeout <ms>)
@@ -71,6 +72,12 @@ async function main(argv: string[]): Promise<number> {
   const timeoutMs = Number(values.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new UsageError(`--timeout must be a positive number of milliseconds (got '${values.timeout}')`);
+  }
+  if (command === 'migrate' && process.env.APPORTION_SHARDS) {
+    // A router and its shards, from one configuration (shards.ts).
+    const result = await migrateShards(loadShardsConfig(process.env.APPORTION_SHARDS), (m) => values.json || console.log(m), migrateOptionsFromEnv());
+    if (values.json) console.log(toJson(result));
+    return 0;
   }
   const cfg = loadConfig();
 

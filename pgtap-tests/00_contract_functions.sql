@@ -17,7 +17,10 @@ select functions_are('apportion', array[
     'markov_paths', 'markov_solve', 'markov_summary', 'markov_training_window', 'markov_transition_counts',
     'param_timestamp', 'require_trained', 'task_train_model', 'train_model', 'exact_fraction', 'explain_allocation',
     'allocations_as_of', 'daily_channel_revenue_as_of', 'store_refund_allocations', 'currency_minor_units',
-    'iso_currencies', 'major_units', 'require_as_of', 'model_lookback', 'pending_allocations_overview'
+    'iso_currencies', 'major_units', 'require_as_of', 'model_lookback', 'pending_allocations_overview',
+    'activate_model_for', 'allocate_event_for', 'allocations_for', 'daily_channel_revenue_for', 'enqueue_for',
+    'explain_allocation_for', 'ingest_events_for', 'ingest_refunds_for', 'ingest_touchpoints_for', 'recompute_window_for',
+    'train_model_for'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -34,14 +37,20 @@ select is(
       and has_function_privilege('apportion_ingest', p.oid, 'execute')),
   array[
     'apportion.activate_model(text)',
+    'apportion.activate_model_for(uuid,text)',
     'apportion.allocations_as_of(text,timestamp with time zone)',
     'apportion.currency_minor_units(text)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
+    'apportion.daily_channel_revenue_for(uuid)',
     'apportion.deactivate_model(text)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
+    'apportion.enqueue_for(uuid,text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.ingest_events_for(uuid,jsonb)',
+    'apportion.ingest_refunds_for(uuid,jsonb)',
+    'apportion.ingest_touchpoints_for(uuid,jsonb)',
     'apportion.iso_currencies()',
     'apportion.job_status(bigint)',
     'apportion.major_units(numeric,text)',
@@ -63,8 +72,10 @@ select is(
       and has_function_privilege('apportion_worker', p.oid, 'execute')),
   array[
     'apportion.allocate_event(uuid,text)',
+    'apportion.allocate_event_for(uuid,uuid,text)',
     'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.allocations_as_of(text,timestamp with time zone)',
+    'apportion.allocations_for(uuid,text)',
     'apportion.claim_and_run_jobs(text,text[],integer,integer,integer)',
     'apportion.claim_jobs(text,text[],integer,integer)',
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
@@ -72,10 +83,12 @@ select is(
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
+    'apportion.daily_channel_revenue_for(uuid)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
     'apportion.exact_fraction(numeric,numeric)',
     'apportion.explain_allocation(uuid,text)',
+    'apportion.explain_allocation_for(uuid,uuid,text)',
     'apportion.iso_currencies()',
     'apportion.job_status(bigint)',
     'apportion.major_units(numeric,text)',
@@ -99,6 +112,7 @@ select is(
     'apportion.queue_overview()',
     'apportion.reclaim_expired_leases(integer)',
     'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
+    'apportion.recompute_window_for(uuid,timestamp with time zone,timestamp with time zone,text)',
     'apportion.release_jobs(text,bigint[])',
     'apportion.replay_failed_job(bigint)',
     'apportion.require_as_of(text,timestamp with time zone)',
@@ -121,7 +135,8 @@ select is(
     'apportion.task_reclaim_leases(jsonb)',
     'apportion.task_recompute_window(jsonb)',
     'apportion.task_train_model(jsonb)',
-    'apportion.train_model(text)'
+    'apportion.train_model(text)',
+    'apportion.train_model_for(uuid,text)'
   ]::text[],
   'apportion_worker may execute exactly these functions');
 
@@ -131,10 +146,12 @@ select is(
       and has_function_privilege('apportion_reader', p.oid, 'execute')),
   array[
     'apportion.allocations_as_of(text,timestamp with time zone)',
+    'apportion.allocations_for(uuid,text)',
     'apportion.currency_minor_units(text)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
+    'apportion.daily_channel_revenue_for(uuid)',
     'apportion.iso_currencies()',
     'apportion.major_units(numeric,text)',
     'apportion.markov_summary(text)',
@@ -152,15 +169,19 @@ select is(
       and has_function_privilege('apportion_allocator', p.oid, 'execute')),
   array[
     'apportion.allocate_event(uuid,text)',
+    'apportion.allocate_event_for(uuid,uuid,text)',
     'apportion.allocation_rows(uuid,text,interval,text,numeric,numeric,numeric,text[],numeric[],text[],uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.allocations_as_of(text,timestamp with time zone)',
+    'apportion.allocations_for(uuid,text)',
     'apportion.compute_allocations(text,uuid[],timestamp with time zone,timestamp with time zone)',
     'apportion.currency_minor_units(text)',
     'apportion.current_tenant_allowed()',
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
+    'apportion.daily_channel_revenue_for(uuid)',
     'apportion.exact_fraction(numeric,numeric)',
     'apportion.explain_allocation(uuid,text)',
+    'apportion.explain_allocation_for(uuid,uuid,text)',
     'apportion.iso_currencies()',
     'apportion.major_units(numeric,text)',
     'apportion.markov_paths(uuid,interval,timestamp with time zone,timestamp with time zone)',
@@ -173,6 +194,7 @@ select is(
     'apportion.param_share(jsonb,text,numeric)',
     'apportion.param_timestamp(jsonb,text)',
     'apportion.recompute_window(timestamp with time zone,timestamp with time zone,text)',
+    'apportion.recompute_window_for(uuid,timestamp with time zone,timestamp with time zone,text)',
     'apportion.require_as_of(text,timestamp with time zone)',
     'apportion.require_model(text)',
     'apportion.require_tenant()',
@@ -181,7 +203,8 @@ select is(
     'apportion.schema_version()',
     'apportion.store_allocations(text,uuid[],timestamp with time zone,timestamp with time zone,text)',
     'apportion.store_refund_allocations(uuid[],text,text)',
-    'apportion.train_model(text)'
+    'apportion.train_model(text)',
+    'apportion.train_model_for(uuid,text)'
   ]::text[],
   'apportion_allocator may execute exactly these functions: allocation for its tenant, nothing of the queue');
 

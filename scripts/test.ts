@@ -24,8 +24,9 @@ const pgtapFiles = args.filter((a) => a.endsWith('.sql'));
 const vitestArgs = args.filter((a) => !PARTS.includes(a) && !a.endsWith('.sql'));
 const want = (part: string) => only.size === 0 || only.has(part);
 
-// chromium: the dashboard's browser test.
-const OS_PACKAGES = ['postgresql-15-pgtap', 'libtap-parser-sourcehandler-pgtap-perl', 'postgresql-15-plpgsql-check', 'chromium'];
+// chromium: the dashboard's browser test; plproxy: the scale-out tests' router.
+const OS_PACKAGES = ['postgresql-15-pgtap', 'libtap-parser-sourcehandler-pgtap-perl', 'postgresql-15-plpgsql-check',
+  'postgresql-15-plproxy', 'chromium'];
 
 function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -42,13 +43,13 @@ function extensionInstalled(binDir: string | undefined, name: string): boolean {
 function ensureTools(external: boolean): void {
   const binDir = findSystemBinDir();
   const missing = !have('pg_prove') || !have('chromium')
-    || (!external && (!extensionInstalled(binDir, 'pgtap') || !extensionInstalled(binDir, 'plpgsql_check')));
+    || (!external && ['pgtap', 'plpgsql_check', 'plproxy'].some((e) => !extensionInstalled(binDir, e)));
   if (!missing) return;
   const cmd = `apt-get update && apt-get install -y ${OS_PACKAGES.join(' ')}`;
   const isRoot = process.getuid?.() === 0;
   const sudoOk = !isRoot && have('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
   if (!have('apt-get') || (!isRoot && !sudoOk)) {
-    console.error(`pgTAP, pg_prove, plpgsql_check or chromium is missing. Install them with:\n  sudo sh -c '${cmd}'\n(or set DATABASE_URL to a server that has pgTAP, with pg_prove on PATH)`);
+    console.error(`pgTAP, pg_prove, plpgsql_check, PL/Proxy or chromium is missing. Install them with:\n  sudo sh -c '${cmd}'\n(or set DATABASE_URL to a server that has pgTAP, with pg_prove on PATH)`);
     process.exit(2);
   }
   console.log(`installing test tools: ${OS_PACKAGES.join(', ')}`);

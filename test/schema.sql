@@ -24,6 +24,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.activate_model_for(p_tenant uuid, p_model_version text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'activate_model_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  perform apportion.activate_model(p_model_version);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+end
+$$;
+
 CREATE FUNCTION apportion.current_tenant_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -70,6 +86,22 @@ begin
     select a.* from apportion.attribution_allocations a
      where a.tenant_id = v_tenant and a.event_id = p_event_id and a.model_version = p_model_version
      order by a.channel;
+end
+$$;
+
+CREATE FUNCTION apportion.allocate_event_for(p_tenant uuid, p_event_id uuid, p_model_version text) RETURNS SETOF apportion.attribution_allocations
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'allocate_event_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return query select * from apportion.allocate_event(p_event_id, p_model_version);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
 end
 $$;
 
@@ -282,6 +314,24 @@ CREATE FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp
        from apportion.allocation_history h
       where h.tenant_id = t.tenant_id and h.model_version = p_model_version and h.valid_to > p_at and h.valid_from <= p_at
    ) x
+$$;
+
+CREATE FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) RETURNS SETOF apportion.attribution_allocations
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'allocations_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  perform apportion.require_model(p_model_version);
+  return query select a.* from apportion.attribution_allocations a
+                where a.model_version = p_model_version order by a.event_id, a.channel;
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+end
 $$;
 
 CREATE FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) RETURNS void
@@ -542,6 +592,48 @@ CREATE FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time z
    order by 2, 3, 4, 5
 $$;
 
+CREATE FUNCTION apportion.major_units(p_minor numeric, p_currency text) RETURNS numeric
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $$
+declare
+  v_units integer := apportion.currency_minor_units(p_currency);
+begin
+  if v_units is null then
+    raise exception 'currency % is not an ISO 4217 code with minor units', coalesce(quote_literal(p_currency), 'null')
+      using errcode = '22023', hint = 'See apportion.iso_currencies() for the codes apportion accepts.';
+  end if;
+  return round(p_minor / (10::numeric ^ v_units), v_units);
+end
+$$;
+
+CREATE VIEW apportion.daily_channel_revenue WITH (security_invoker='true') AS
+ SELECT a.tenant_id,
+    ((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date AS day,
+    a.model_version,
+    a.currency,
+    a.channel,
+    sum(a.allocated_revenue_cents) AS revenue_cents,
+    count(*) AS event_count,
+    apportion.major_units(sum(a.allocated_revenue_cents), (a.currency)::text) AS revenue_major
+   FROM apportion.attribution_allocations a
+  GROUP BY a.tenant_id, (((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date), a.model_version, a.currency, a.channel;
+
+CREATE FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) RETURNS SETOF apportion.daily_channel_revenue
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'daily_channel_revenue_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return query select d.* from apportion.daily_channel_revenue d order by d.day, d.model_version, d.currency, d.channel;
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+end
+$$;
+
 CREATE FUNCTION apportion.deactivate_model(p_model_version text) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -597,6 +689,24 @@ begin
      where j.state = 'queued' and j.job_key = p_job_key and j.queue = p_queue and j.task = p_task
        and j.tenant_id is not distinct from v_tenant;
   end;
+  return v_id;
+end
+$$;
+
+CREATE FUNCTION apportion.enqueue_for(p_tenant uuid, p_queue text, p_task text, p_payload jsonb DEFAULT '{}'::jsonb, p_correlation_id uuid DEFAULT NULL::uuid, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_priority integer DEFAULT 0, p_job_key text DEFAULT NULL::text) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+  v_id bigint;
+begin
+  if p_tenant is null then
+    raise exception 'enqueue_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  v_id := apportion.enqueue(p_queue, p_task, p_payload, p_correlation_id, p_run_at, p_priority, p_job_key);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
   return v_id;
 end
 $$;
@@ -823,6 +933,100 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.explain_allocation_for(p_tenant uuid, p_event_id uuid, p_model_version text) RETURNS TABLE(touch_id uuid, channel text, occurred_at timestamp with time zone, touch_position integer, counted boolean, reason text, weight_num numeric, weight_den numeric, weight numeric, removal_effect_num numeric, removal_effect_den numeric, channel_weight_num numeric, channel_weight_den numeric, channel_weight numeric, share_num numeric, share_den numeric, floor_cents bigint, remainder_num numeric, remainder_den numeric, tie_break_md5 text, leftover_cent boolean, allocated_revenue_cents bigint, touchpoint_count integer)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'explain_allocation_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return query select * from apportion.explain_allocation(p_event_id, p_model_version);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+end
+$$;
+
+CREATE FUNCTION apportion.ingest_events_for(p_tenant uuid, p_rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+  v_count bigint;
+begin
+  if p_tenant is null then
+    raise exception 'ingest_events_for: p_tenant is required' using errcode = '22023';
+  end if;
+  if jsonb_typeof(p_rows) is distinct from 'array' then
+    raise exception 'ingest_events_for: p_rows must be a json array of events' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  insert into apportion.attribution_events (tenant_id, id, customer_id, occurred_at, revenue_cents, currency,
+                                            external_event_id, event_type, raw_payload)
+  select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.occurred_at, r.revenue_cents, r.currency,
+         r.external_event_id, coalesce(r.event_type, 'purchase'), coalesce(r.raw_payload, '{}')
+    from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, occurred_at timestamptz, revenue_cents bigint, currency text,
+                                          external_event_id text, event_type text, raw_payload jsonb);
+  get diagnostics v_count = row_count;
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  return v_count;
+end
+$$;
+
+CREATE FUNCTION apportion.ingest_refunds_for(p_tenant uuid, p_rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+  v_count bigint;
+begin
+  if p_tenant is null then
+    raise exception 'ingest_refunds_for: p_tenant is required' using errcode = '22023';
+  end if;
+  if jsonb_typeof(p_rows) is distinct from 'array' then
+    raise exception 'ingest_refunds_for: p_rows must be a json array of refunds' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  insert into apportion.refunds (tenant_id, id, event_id, amount_cents, occurred_at, external_refund_id, reason)
+  select p_tenant, coalesce(r.id, gen_random_uuid()), r.event_id, r.amount_cents, r.occurred_at, r.external_refund_id, r.reason
+    from jsonb_to_recordset(p_rows) as r (id uuid, event_id uuid, amount_cents bigint, occurred_at timestamptz,
+                                          external_refund_id text, reason text);
+  get diagnostics v_count = row_count;
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  return v_count;
+end
+$$;
+
+CREATE FUNCTION apportion.ingest_touchpoints_for(p_tenant uuid, p_rows jsonb) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+  v_count bigint;
+begin
+  if p_tenant is null then
+    raise exception 'ingest_touchpoints_for: p_tenant is required' using errcode = '22023';
+  end if;
+  if jsonb_typeof(p_rows) is distinct from 'array' then
+    raise exception 'ingest_touchpoints_for: p_rows must be a json array of touchpoints' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  insert into apportion.touchpoints (tenant_id, id, customer_id, channel, occurred_at, campaign, external_id, properties)
+  select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.channel, r.occurred_at, r.campaign, r.external_id,
+         coalesce(r.properties, '{}')
+    from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, channel text, occurred_at timestamptz, campaign text,
+                                          external_id text, properties jsonb);
+  get diagnostics v_count = row_count;
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  return v_count;
+end
+$$;
+
 CREATE FUNCTION apportion.iso_currencies() RETURNS TABLE(code text, minor_units integer, name text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
@@ -1002,20 +1206,6 @@ CREATE FUNCTION apportion.job_status(p_job_id bigint) RETURNS TABLE(state text, 
   select j.state, j.attempts, j.result, j.error_code, j.error_message, j.correlation_id
     from apportion.jobs j
    where j.id = p_job_id
-$$;
-
-CREATE FUNCTION apportion.major_units(p_minor numeric, p_currency text) RETURNS numeric
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $$
-declare
-  v_units integer := apportion.currency_minor_units(p_currency);
-begin
-  if v_units is null then
-    raise exception 'currency % is not an ISO 4217 code with minor units', coalesce(quote_literal(p_currency), 'null')
-      using errcode = '22023', hint = 'See apportion.iso_currencies() for the codes apportion accepts.';
-  end if;
-  return round(p_minor / (10::numeric ^ v_units), v_units);
-end
 $$;
 
 CREATE FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(converting boolean, path_key text, step bigint, channel text, last_step boolean)
@@ -1593,6 +1783,22 @@ begin
   end if;
   perform apportion.require_model(p_model_version);
   return query select * from apportion.store_allocations(p_model_version, null, p_window_start, p_window_end);
+end
+$$;
+
+CREATE FUNCTION apportion.recompute_window_for(p_tenant uuid, p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) RETURNS TABLE(event_count bigint, allocation_count bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'recompute_window_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return query select * from apportion.recompute_window(p_window_start, p_window_end, p_model_version);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
 end
 $$;
 
@@ -2561,6 +2767,22 @@ begin
 end
 $$;
 
+CREATE FUNCTION apportion.train_model_for(p_tenant uuid, p_model_version text) RETURNS TABLE(model_version text, path_count bigint, conversion_count bigint, channel_count integer, p_conversion_num numeric, p_conversion_den numeric)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := current_setting('app.tenant_id', true);
+begin
+  if p_tenant is null then
+    raise exception 'train_model_for: p_tenant is required' using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return query select * from apportion.train_model(p_model_version);
+  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+end
+$$;
+
 CREATE FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) RETURNS boolean
     LANGUAGE sql
     SET search_path TO 'pg_catalog', 'pg_temp'
@@ -3182,18 +3404,6 @@ UNION ALL
     (COALESCE(g.cents, (0)::numeric) - COALESCE(r.cents, (0)::numeric)) AS net_cents
    FROM (gross g
      FULL JOIN refunded_by_refund_day r USING (tenant_id, day, model_version, currency, channel));
-
-CREATE VIEW apportion.daily_channel_revenue WITH (security_invoker='true') AS
- SELECT a.tenant_id,
-    ((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date AS day,
-    a.model_version,
-    a.currency,
-    a.channel,
-    sum(a.allocated_revenue_cents) AS revenue_cents,
-    count(*) AS event_count,
-    apportion.major_units(sum(a.allocated_revenue_cents), (a.currency)::text) AS revenue_major
-   FROM apportion.attribution_allocations a
-  GROUP BY a.tenant_id, (((a.event_occurred_at AT TIME ZONE 'UTC'::text))::date), a.model_version, a.currency, a.channel;
 
 CREATE TABLE apportion.db_sources (
     name text NOT NULL,
@@ -3870,6 +4080,9 @@ GRANT ALL ON TYPE apportion.job_outcome TO apportion_worker;
 REVOKE ALL ON FUNCTION apportion.activate_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.activate_model(p_model_version text) TO apportion_ingest;
 
+REVOKE ALL ON FUNCTION apportion.activate_model_for(p_tenant uuid, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.activate_model_for(p_tenant uuid, p_model_version text) TO apportion_ingest;
+
 REVOKE ALL ON FUNCTION apportion.current_tenant_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.current_tenant_id() TO apportion_worker;
@@ -3885,6 +4098,10 @@ REVOKE ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version
 GRANT ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.allocate_event(p_event_id uuid, p_model_version text) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.allocate_event_for(p_tenant uuid, p_event_id uuid, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.allocate_event_for(p_tenant uuid, p_event_id uuid, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.allocate_event_for(p_tenant uuid, p_event_id uuid, p_model_version text) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.allocation_rows(p_tenant uuid, p_kind text, p_lookback interval, p_fallback_channel text, p_half_life_seconds numeric, p_first_share numeric, p_last_share numeric, p_split_channels text[], p_split_weights numeric[], p_direct_channels text[], p_event_ids uuid[], p_window_start timestamp with time zone, p_window_end timestamp with time zone) TO apportion_allocator;
@@ -3894,6 +4111,11 @@ GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at tim
 GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.allocations_as_of(p_model_version text, p_at timestamp with time zone) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.bind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
@@ -3927,12 +4149,32 @@ GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with 
 GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_reader;
 GRANT ALL ON FUNCTION apportion.daily_channel_revenue_as_of(p_at timestamp with time zone) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_allocator;
+
+GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_ingest;
+GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_worker;
+GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_reader;
+GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.deactivate_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.deactivate_model(p_model_version text) TO apportion_ingest;
 
 REVOKE ALL ON FUNCTION apportion.enqueue(p_queue text, p_task text, p_payload jsonb, p_correlation_id uuid, p_run_at timestamp with time zone, p_priority integer, p_job_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.enqueue(p_queue text, p_task text, p_payload jsonb, p_correlation_id uuid, p_run_at timestamp with time zone, p_priority integer, p_job_key text) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.enqueue(p_queue text, p_task text, p_payload jsonb, p_correlation_id uuid, p_run_at timestamp with time zone, p_priority integer, p_job_key text) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.enqueue_for(p_tenant uuid, p_queue text, p_task text, p_payload jsonb, p_correlation_id uuid, p_run_at timestamp with time zone, p_priority integer, p_job_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.enqueue_for(p_tenant uuid, p_queue text, p_task text, p_payload jsonb, p_correlation_id uuid, p_run_at timestamp with time zone, p_priority integer, p_job_key text) TO apportion_ingest;
 
 REVOKE ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloads jsonb, p_correlation_id uuid, p_priority integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloads jsonb, p_correlation_id uuid, p_priority integer) TO apportion_ingest;
@@ -3946,6 +4188,19 @@ REVOKE ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_ver
 GRANT ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_version text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.explain_allocation(p_event_id uuid, p_model_version text) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.explain_allocation_for(p_tenant uuid, p_event_id uuid, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.explain_allocation_for(p_tenant uuid, p_event_id uuid, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.explain_allocation_for(p_tenant uuid, p_event_id uuid, p_model_version text) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.ingest_events_for(p_tenant uuid, p_rows jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.ingest_events_for(p_tenant uuid, p_rows jsonb) TO apportion_ingest;
+
+REVOKE ALL ON FUNCTION apportion.ingest_refunds_for(p_tenant uuid, p_rows jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.ingest_refunds_for(p_tenant uuid, p_rows jsonb) TO apportion_ingest;
+
+REVOKE ALL ON FUNCTION apportion.ingest_touchpoints_for(p_tenant uuid, p_rows jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.ingest_touchpoints_for(p_tenant uuid, p_rows jsonb) TO apportion_ingest;
+
 REVOKE ALL ON FUNCTION apportion.iso_currencies() FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_worker;
@@ -3955,12 +4210,6 @@ GRANT ALL ON FUNCTION apportion.iso_currencies() TO apportion_allocator;
 REVOKE ALL ON FUNCTION apportion.job_status(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.job_status(p_job_id bigint) TO apportion_worker;
-
-REVOKE ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) FROM PUBLIC;
-GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_ingest;
-GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_worker;
-GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_reader;
-GRANT ALL ON FUNCTION apportion.major_units(p_minor numeric, p_currency text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.markov_paths(p_tenant uuid, p_lookback interval, p_start timestamp with time zone, p_end timestamp with time zone) TO apportion_worker;
@@ -4035,6 +4284,10 @@ GRANT ALL ON FUNCTION apportion.reclaim_expired_leases(p_limit integer) TO appor
 REVOKE ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.recompute_window(p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_allocator;
+
+REVOKE ALL ON FUNCTION apportion.recompute_window_for(p_tenant uuid, p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.recompute_window_for(p_tenant uuid, p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.recompute_window_for(p_tenant uuid, p_window_start timestamp with time zone, p_window_end timestamp with time zone, p_model_version text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.register_model(p_model_version text, p_kind text, p_params jsonb) FROM PUBLIC;
 
@@ -4137,6 +4390,10 @@ REVOKE ALL ON FUNCTION apportion.train_model(p_model_version text) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_worker;
 GRANT ALL ON FUNCTION apportion.train_model(p_model_version text) TO apportion_allocator;
 
+REVOKE ALL ON FUNCTION apportion.train_model_for(p_tenant uuid, p_model_version text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.train_model_for(p_tenant uuid, p_model_version text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.train_model_for(p_tenant uuid, p_model_version text) TO apportion_allocator;
+
 REVOKE ALL ON FUNCTION apportion.unbind_login(p_login regrole, p_tenant_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION apportion_internal.check_and_split_refunds() FROM PUBLIC;
@@ -4210,11 +4467,6 @@ GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_ingest;
 GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_worker;
 GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_reader;
 GRANT SELECT ON TABLE apportion.daily_channel_net_revenue TO apportion_allocator;
-
-GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_ingest;
-GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_worker;
-GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_reader;
-GRANT SELECT ON TABLE apportion.daily_channel_revenue TO apportion_allocator;
 
 GRANT SELECT ON TABLE apportion.half_life_factors TO apportion_worker;
 GRANT SELECT ON TABLE apportion.half_life_factors TO apportion_allocator;
