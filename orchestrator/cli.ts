@@ -1,4 +1,4 @@
-// apportion CLI: worker | migrate | test | enqueue | ping | status | failed.
+// apportion CLI: worker | migrate | test | enqueue | ping | status | failed | tenant move.
 // Connection and worker settings come from the environment (config.ts).
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
@@ -9,7 +9,7 @@ import { migrate, migrateOptionsFromEnv } from './migrate.js';
 import { table, toJson, type Row } from './output.js';
 import { PrivilegedRoleError } from './role.js';
 import { runSelfTest, SelfTestSetupError } from './selftest.js';
-import { loadShardsConfig, migrateShards } from './shards.js';
+import { loadShardsConfig, migrateShards, moveTenant } from './shards.js';
 import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
 import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
@@ -25,6 +25,7 @@ const USAGE = `usage: apportion <command> [options]
   failed [list]                   open failures (--correlation-id <uuid> to filter)
   failed replay <job_id>          replay one failed job
   failed replay --correlation-id <uuid>   replay every open failure with that correlation id
+  tenant move <tenant> <shard>    move a tenant and all its data to another shard (needs APPORTION_SHARDS)
 
 options: --json (machine-readable output: numbers as numbers), -h/--help
 
@@ -77,6 +78,21 @@ async function main(argv: string[]): Promise<number> {
     // A router and its shards, from one configuration (shards.ts).
     const result = await migrateShards(loadShardsConfig(process.env.APPORTION_SHARDS), (m) => values.json || console.log(m), migrateOptionsFromEnv());
     if (values.json) console.log(toJson(result));
+    return 0;
+  }
+  if (command === 'tenant') {
+    const [sub, tenant, shard, ...extra] = rest;
+    if (sub !== 'move') throw new UsageError(`tenant needs a subcommand: move (got '${sub ?? ''}')`);
+    if (!tenant || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenant)) {
+      throw new UsageError('tenant move needs <tenant uuid> <shard number>: <tenant uuid> is missing or not a uuid');
+    }
+    if (shard === undefined || !/^\d+$/.test(shard)) throw new UsageError('tenant move needs <tenant uuid> <shard number>: <shard number> is missing');
+    if (extra.length > 0) throw new UsageError(`tenant move takes two arguments; unexpected: ${extra.join(' ')}`);
+    if (!process.env.APPORTION_SHARDS) throw new ConfigError('tenant move needs APPORTION_SHARDS (the router and shards configuration)');
+    const result = await moveTenant(loadShardsConfig(process.env.APPORTION_SHARDS), tenant, Number(shard), {
+      log: (m) => values.json || console.log(m),
+    });
+    out(`moved tenant ${result.tenant} from shard ${result.from} to shard ${result.to}\n${table(Object.entries(result.counts).map(([what, value]) => ({ what, value })))}`, result);
     return 0;
   }
   const cfg = loadConfig();
@@ -204,7 +220,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ['worker', 'migrate', 'test', 'enqueue', 'ping', 'status', 'failed'];
+const COMMANDS = ['worker', 'migrate', 'test', 'enqueue', 'ping', 'status', 'failed', 'tenant'];
 const QUEUE_COLUMNS = ['queue', 'queued', 'queued_runnable', 'running', 'oldest_runnable_seconds', 'open_failures'];
 const FAILURE_COLUMNS = ['job_id', 'tenant_id', 'queue', 'task', 'error_code', 'error_message', 'attempts', 'correlation_id', 'failed_at'];
 

@@ -113,3 +113,278 @@ export async function migrateShards(cfg: ShardsConfig, log: (m: string) => void 
     await router.end();
   }
 }
+
+// ---- moving a tenant -------------------------------------------------------
+
+/** Tables holding a tenant's rows, keyed by tenant_id (tenants itself by id). jobs and worker_failed_jobs get new ids on the target. */
+const TENANT_TABLES = [
+  'tenants', 'channels', 'tenant_models', 'tenant_bindings', 'touchpoints', 'attribution_events', 'refunds',
+  'trained_models', 'markov_transitions', 'markov_removal_effects', 'attribution_allocations', 'allocation_history',
+  'refund_allocations', 'refund_allocation_history', 'pending_allocations', 'restatement_skips',
+] as const;
+
+/** Where a move may be stopped in a test, to prove a rerun finishes it. */
+export type MoveStep = 'marked' | 'locked' | 'copied' | 'verified' | 'switching' | 'committed' | 'switched' | 'cleaned';
+
+export interface MoveOptions {
+  log?: (m: string) => void;
+  /** Throw right after this step (the move's open transactions are then rolled back, as if the process died). */
+  failAfter?: MoveStep;
+}
+
+export interface MoveResult {
+  tenant: string;
+  from: number;
+  to: number;
+  /** Rows per table and the sums, the same on both sides when copied. */
+  counts: Record<string, string>;
+}
+
+export class MoveError extends Error {}
+
+const keyOf = (table: string) => (table === 'tenants' ? 'id' : 'tenant_id');
+type Conn = postgres.Sql | postgres.ReservedSql | postgres.TransactionSql;
+
+/** Counts and sums of a tenant's rows on one shard. */
+async function fingerprint(sql: Conn, tenant: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of [...TENANT_TABLES, 'jobs', 'worker_failed_jobs']) {
+    const [r] = await sql.unsafe(`select count(*)::text as n from apportion.${t} where ${keyOf(t)} = $1`, [tenant]);
+    out[t] = r!.n as string;
+  }
+  const sums: [string, string, string][] = [
+    ['attribution_events', 'revenue_cents', 'revenue'],
+    ['attribution_allocations', 'allocated_revenue_cents', 'allocated'],
+    ['refunds', 'amount_cents', 'refunded'],
+    ['refund_allocations', 'refunded_cents', 'refund splits'],
+    ['allocation_history', 'allocated_revenue_cents', 'history'],
+  ];
+  for (const [t, c, name] of sums) {
+    const [r] = await sql.unsafe(`select coalesce(sum(${c}), 0)::text as s from apportion.${t} where tenant_id = $1`, [tenant]);
+    out[`sum of ${name}`] = r!.s as string;
+  }
+  const [j] = await sql.unsafe(`select coalesce(string_agg(state || ' ' || n, ', ' order by state), '') as s
+                                  from (select state, count(*) as n from apportion.jobs where tenant_id = $1 group by state) x`, [tenant]);
+  out['jobs by state'] = j!.s as string;
+  return out;
+}
+
+const differences = (a: Record<string, string>, b: Record<string, string>) =>
+  Object.keys(a).filter((k) => a[k] !== b[k]).map((k) => `${k}: ${a[k]} vs ${b[k]}`);
+
+/** Delete a tenant's rows, without triggers (the caller's transaction). */
+async function deleteTenant(sql: Conn, tenant: string): Promise<void> {
+  await sql.unsafe('set local session_replication_role = replica');
+  for (const t of [...[...TENANT_TABLES].reverse(), 'jobs', 'worker_failed_jobs']) {
+    await sql.unsafe(`delete from apportion.${t} where ${keyOf(t)} = $1`, [tenant]);
+  }
+}
+
+/**
+ * Copy one query's rows from the source's open transaction into a table on
+ * the target's, a page at a time through a cursor, as json (to_jsonb keeps
+ * numerics and microseconds exact). (postgres.js's COPY streams left the
+ * source connection stalled after large copies.)
+ */
+async function copyRows(from: Conn, to: Conn, query: string, into: string): Promise<void> {
+  await from.unsafe(`declare move_rows no scroll cursor for select to_jsonb(r)::text as row from (${query}) r`);
+  for (;;) {
+    const rows = await from.unsafe('fetch 2000 from move_rows');
+    if (rows.length === 0) break;
+    const page = `[${rows.map((r) => r.row as string).join(',')}]`;
+    await to.unsafe(`insert into ${into} select * from jsonb_populate_recordset(null::${into}, $1::text::jsonb)`, [page]);
+  }
+  await from.unsafe('close move_rows');
+}
+
+/** Lock the tenant and its live jobs on the source, until a pass finds none added unlocked. */
+async function holdSource(held: postgres.ReservedSql, tenant: string): Promise<void> {
+  await held`begin`;
+  await held`select id from apportion.tenants where id = ${tenant}::uuid for update`;
+  let locked = -1;
+  for (;;) {
+    // A job finishing meanwhile moves its row to the done partition: 40001, try again.
+    await held`savepoint lock_jobs`;
+    try {
+      const rows = await held`select id from apportion.jobs where tenant_id = ${tenant}::uuid and state in ('queued', 'running') for update`;
+      await held`release savepoint lock_jobs`;
+      if (rows.length === locked) return;
+      locked = rows.length;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40001') throw err;
+      await held`rollback to savepoint lock_jobs`;
+    }
+  }
+}
+
+/** In the target's open transaction: remove any earlier copy, copy the tenant from the held source, jobs with new ids. */
+async function copyTenant(held: postgres.ReservedSql, target: postgres.ReservedSql, tenant: string): Promise<void> {
+  await deleteTenant(target, tenant);
+  for (const t of TENANT_TABLES) {
+    await copyRows(held, target, `select * from apportion.${t} where ${keyOf(t)} = '${tenant}'`, `apportion.${t}`);
+  }
+  await target.unsafe('create temp table move_jobs (like apportion.jobs) on commit drop');
+  await target.unsafe('create temp table move_failures (like apportion.worker_failed_jobs) on commit drop');
+  await copyRows(held, target, `select * from apportion.jobs where tenant_id = '${tenant}'`, 'move_jobs');
+  await copyRows(held, target, `select * from apportion.worker_failed_jobs where tenant_id = '${tenant}'`, 'move_failures');
+  await target.unsafe(`create temp table move_job_ids on commit drop as
+                         select id as old_id, nextval('apportion.jobs_id_seq') as new_id from move_jobs order by id`);
+  const cols = async (table: string, skip: string[]) =>
+    (await target<{ c: string }[]>`select attname::text as c from pg_attribute
+                                     where attrelid = ${`apportion.${table}`}::regclass and attnum > 0 and not attisdropped
+                                     order by attnum`).map((r) => r.c).filter((c) => !skip.includes(c));
+  const jobCols = await cols('jobs', ['id']);
+  await target.unsafe(`insert into apportion.jobs (id, ${jobCols.join(', ')})
+                         select m.new_id, ${jobCols.map((c) => `j.${c}`).join(', ')}
+                           from move_jobs j join move_job_ids m on m.old_id = j.id`);
+  const failureCols = await cols('worker_failed_jobs', ['id', 'job_id', 'replayed_job_id']);
+  await target.unsafe(`insert into apportion.worker_failed_jobs (job_id, replayed_job_id, ${failureCols.join(', ')})
+                         select coalesce(m.new_id, f.job_id), coalesce(r.new_id, f.replayed_job_id), ${failureCols.map((c) => `f.${c}`).join(', ')}
+                           from move_failures f
+                           left join move_job_ids m on m.old_id = f.job_id
+                           left join move_job_ids r on r.old_id = f.replayed_job_id`);
+  // The copy ran without triggers: wake the target's orchestrator for the queued jobs.
+  await target`select pg_notify('apportion_jobs', q.queue) from (select distinct queue from move_jobs where state = 'queued') q`;
+}
+
+/**
+ * Move a tenant to another shard with everything it has: ingest data,
+ * allocations and their history, refunds and their splits, trained models,
+ * bindings, pending work and jobs (new job ids on the target; failures
+ * follow their jobs). Steps, with the state kept in apportion_router.moves:
+ *   1. mark it moving on the router: routed calls for it get 55006 from
+ *      then on, once the calls in flight have ended;
+ *   2. on the source, lock the tenant and its live jobs in a transaction
+ *      held to the end (its orchestrator can neither claim nor run them);
+ *   3. on the target, in one transaction: remove any earlier copy, COPY
+ *      every row, compare counts and sums with the source;
+ *   4. router: placement to the target, still refusing calls ('switching');
+ *   5. commit the target; 6. router: calls flow to the target ('switched');
+ *   7. delete the source copy and commit; 8. forget the move.
+ * Run it again after an interruption anywhere: before 4 it starts over from
+ * the intact source; at 'switching' it finds whether the target committed
+ * (same counts and sums as the source) and copies again if not; at
+ * 'switched' it only deletes the source copy. Nothing is lost or left
+ * twice. Jobs are idempotent: one that ran on the target before an
+ * interrupted move finished may run again after it.
+ */
+export async function moveTenant(cfg: ShardsConfig, tenant: string, to: number, opts: MoveOptions = {}): Promise<MoveResult> {
+  const log = opts.log ?? (() => {});
+  const fail = (step: MoveStep) => {
+    if (opts.failAfter === step) throw new MoveError(`move interrupted after step ${step} (as asked)`);
+  };
+  if (!Number.isInteger(to) || to < 0 || to >= cfg.shards.length) {
+    throw new ConfigError(`shard ${to} is not in the configuration (0..${cfg.shards.length - 1})`);
+  }
+  const router = postgres(cfg.router, { max: 1, onnotice: () => {} });
+  const shards = cfg.shards.map((u) => postgres(u, { max: 2, onnotice: () => {}, connection: { TimeZone: 'UTC' } }));
+  const reserved: postgres.ReservedSql[] = [];
+  const reserve = async (sql: postgres.Sql) => {
+    const r = await sql.reserve();
+    reserved.push(r);
+    return r;
+  };
+  const routerStep = (update: (tx: postgres.TransactionSql) => Promise<unknown>) =>
+    router.begin(async (tx) => {
+      // Exclusive against shard_of's shared lock: waits for routed calls in flight.
+      await tx`select pg_advisory_xact_lock(hashtextextended('apportion tenant ' || ${tenant}, 0))`;
+      await update(tx);
+    });
+  try {
+    const [placed] = await router<{ shard: number; moving_to: number | null }[]>`
+      select shard, moving_to from apportion_router.placement where tenant_id = ${tenant}::uuid`;
+    if (!placed) throw new MoveError(`tenant ${tenant} is not placed on any shard`);
+    const [move] = await router<{ from_shard: number; to_shard: number; step: string }[]>`
+      select from_shard, to_shard, step from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+    if (move && move.to_shard !== to) {
+      throw new MoveError(`tenant ${tenant} has an unfinished move to shard ${move.to_shard}: finish it first`);
+    }
+    if (!move && placed.shard === to) throw new MoveError(`tenant ${tenant} is on shard ${to} already`);
+    const from = move ? move.from_shard : placed.shard;
+    const source = shards[from]!;
+    const target = shards[to]!;
+    let step = move?.step ?? 'none';
+    let held: postgres.ReservedSql | undefined;
+    let counts: Record<string, string> | undefined;
+
+    if (step === 'switching') {
+      // Did the target commit before the interruption?
+      const [a, b] = [await fingerprint(source, tenant), await fingerprint(target, tenant)];
+      if (differences(a, b).length === 0) {
+        step = 'committed';
+        counts = a;
+      }
+    }
+    if (step === 'none' || step === 'copying' || step === 'switching') {
+      if (step === 'none') {
+        await routerStep(async (tx) => {
+          await tx`update apportion_router.placement set moving_to = ${to} where tenant_id = ${tenant}::uuid`;
+          await tx`insert into apportion_router.moves (tenant_id, from_shard, to_shard, step)
+                   values (${tenant}::uuid, ${from}, ${to}, 'copying')`;
+        });
+        log(`tenant ${tenant}: moving from shard ${from} to shard ${to}; calls for it wait`);
+      }
+      fail('marked');
+      held = await reserve(source);
+      log(`tenant ${tenant}: locking its live jobs on shard ${from}`);
+      await holdSource(held, tenant);
+      fail('locked');
+      log(`tenant ${tenant}: copying to shard ${to}`);
+      const into = await reserve(target);
+      await into`begin`;
+      await copyTenant(held, into, tenant);
+      fail('copied');
+      const [a, b] = [await fingerprint(held, tenant), await fingerprint(into, tenant)];
+      const differ = differences(a, b);
+      if (differ.length > 0) {
+        await into`rollback`;
+        await held`rollback`;
+        await routerStep(async (tx) => {
+          await tx`update apportion_router.placement set shard = ${from}, moving_to = null where tenant_id = ${tenant}::uuid`;
+          await tx`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+        });
+        throw new MoveError(`tenant ${tenant}: the copy on shard ${to} differs from shard ${from} (${differ.join('; ')}); nothing was moved`);
+      }
+      counts = a;
+      log(`tenant ${tenant}: copied to shard ${to} and verified (${a.attribution_events} events, ${a.attribution_allocations} allocation rows)`);
+      fail('verified');
+      await routerStep(async (tx) => {
+        await tx`update apportion_router.placement set shard = ${to} where tenant_id = ${tenant}::uuid`;
+        await tx`update apportion_router.moves set step = 'switching' where tenant_id = ${tenant}::uuid`;
+      });
+      fail('switching');
+      await into`commit`;
+      step = 'committed';
+      fail('committed');
+    }
+    if (step === 'committed') {
+      await routerStep(async (tx) => {
+        await tx`update apportion_router.placement set shard = ${to}, moving_to = null where tenant_id = ${tenant}::uuid`;
+        await tx`update apportion_router.moves set step = 'switched' where tenant_id = ${tenant}::uuid`;
+      });
+      log(`tenant ${tenant}: placed on shard ${to}; calls flow there`);
+      fail('switched');
+      step = 'switched';
+    }
+    // The source copy goes (in the held transaction, or a new one on a resumed move).
+    counts ??= await fingerprint(target, tenant);
+    if (held) {
+      await deleteTenant(held, tenant);
+      await held`commit`;
+    } else {
+      await source.begin((tx) => deleteTenant(tx, tenant));
+    }
+    log(`tenant ${tenant}: removed from shard ${from}`);
+    fail('cleaned');
+    await router`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+    return { tenant, from, to, counts };
+  } finally {
+    // An open transaction left by an interruption is rolled back, as a dead process's would be.
+    for (const r of reserved) {
+      await r`rollback`.catch(() => {});
+      r.release();
+    }
+    await router.end();
+    for (const s of shards) await s.end();
+  }
+}

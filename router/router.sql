@@ -57,10 +57,12 @@ create table if not exists apportion_router.moves (
   tenant_id uuid primary key,
   from_shard integer not null,
   to_shard integer not null,
-  step text not null constraint moves_step_known check (step in ('copying', 'switched')),
+  step text not null,
   started_at timestamptz not null default now()
 );
 alter table apportion_router.moves owner to apportion_owner;
+alter table apportion_router.moves drop constraint if exists moves_step_known,
+  add constraint moves_step_known check (step in ('copying', 'switching', 'switched'));
 
 -- The shard of a tenant, for RUN ON: the caller waits while a move switches
 -- it (a shared lock on the tenant, held to the end of the caller's

@@ -3,7 +3,9 @@
 // the documented rule; the parity vector and the independent reference
 // agree through the router; every call reaches only its tenant's shard and
 // rows; each shard's own orchestrator runs the live path for the events
-// ingested through the router; the operators' view merges the shards.
+// ingested through the router; the operators' view merges the shards; a
+// tenant moves between shards, interrupted at every step and run again,
+// and in the middle of ingest, losing and duplicating nothing.
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateShards, type ShardsConfig } from '../orchestrator/shards.js';
+import { migrateShards, moveTenant, type MoveStep, type ShardsConfig } from '../orchestrator/shards.js';
 import { loginRoleUrl, type GroupRole } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
@@ -280,4 +282,140 @@ describe('a router over two shards', () => {
       perShard[0]!.map((q, i) => BigInt(q.open_failures) + BigInt(perShard[1]![i]!.open_failures)));
     await worker.end();
   });
+
+  /** Everything of a tenant as the router reads it, and where its rows are. */
+  async function snapshot(tenant: string) {
+    const reader = await routerAs('apportion_reader');
+    const rows: string[] = [];
+    for (const version of [...Object.keys(MODELS), '1.0.0']) {
+      const r = await reader`select event_id::text, channel, allocated_revenue_cents::text as cents, allocation_ratio::text as ratio,
+                                    touchpoint_count, computed_at, change_reason
+                               from apportion.allocations_for(${tenant}, ${version}) order by event_id, channel`;
+      rows.push(...r.map((x) => `${version} ${x.event_id} ${x.channel} ${x.cents} ${x.ratio} ${x.touchpoint_count} ${x.computed_at.toISOString()} ${x.change_reason}`));
+    }
+    const daily = await reader`select * from apportion.daily_channel_revenue_for(${tenant})`;
+    await reader.end();
+    const where = await Promise.all(shardAdmins.map(async (s) => {
+      const [c] = await s<{ events: number; touches: number; allocations: number; history: number; tenants: number; channels: number }[]>`
+        select (select count(*)::int from apportion.attribution_events where tenant_id = ${tenant}::uuid) as events,
+               (select count(*)::int from apportion.touchpoints where tenant_id = ${tenant}::uuid) as touches,
+               (select count(*)::int from apportion.attribution_allocations where tenant_id = ${tenant}::uuid) as allocations,
+               (select count(*)::int from apportion.allocation_history where tenant_id = ${tenant}::uuid) as history,
+               (select count(*)::int from apportion.tenants where id = ${tenant}::uuid) as tenants,
+               (select count(*)::int from apportion.channels where tenant_id = ${tenant}::uuid) as channels`;
+      return c!;
+    }));
+    const [placement] = await router<{ shard: number; moving_to: number | null }[]>`
+      select shard, moving_to from apportion_router.placement where tenant_id = ${tenant}::uuid`;
+    const moves = await router`select 1 from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+    return { rows, daily: daily.length, where, placement, moves: moves.length };
+  }
+
+  const STEPS: MoveStep[] = ['marked', 'locked', 'copied', 'verified', 'switching', 'committed', 'switched', 'cleaned'];
+
+  it('moves a tenant interrupted after every step and run again: everything once, on the new shard', async () => {
+    const tenant = TENANTS[2]!; // on shard 0
+    // A refund and a recompute's history, so every kind of row travels.
+    const ingester = await routerAs('apportion_ingest');
+    const event = data.get(tenant)!.events.find((e) => e.revenueCents > 100n)!;
+    await ingester`select apportion.ingest_refunds_for(${tenant}, ${ingester.json([
+      { event_id: event.id, amount_cents: 50, occurred_at: '2025-05-20T00:00:00Z', external_refund_id: 'so-refund-1' },
+    ])})`;
+    await ingester.end();
+    const allocator = await routerAs('apportion_allocator');
+    await allocator`select * from apportion.recompute_window_for(${tenant}, '2025-01-01T00:00Z', '2026-01-01T00:00Z', 'so-linear')`;
+    await allocator.end();
+    const before = await snapshot(tenant);
+    expect(before.placement).toEqual({ shard: 0, moving_to: null });
+    expect(before.where[1]).toEqual({ events: 0, touches: 0, allocations: 0, history: 0, tenants: 0, channels: 0 });
+    let shard = 0;
+    for (const step of STEPS) {
+      const to = 1 - shard;
+      await expect(moveTenant(cfg, tenant, to, { failAfter: step })).rejects.toThrow(`after step ${step}`);
+      if (step !== 'cleaned') {
+        // Until it is run again the tenant's calls are refused (or, after the switch, already served by the new shard).
+        const reader = await routerAs('apportion_reader');
+        const call = reader`select count(*) from apportion.allocations_for(${tenant}, 'so-linear')`;
+        if (step === 'switched') await expect(call).resolves.toBeDefined();
+        else await expect(call).rejects.toMatchObject({ code: '55006' });
+        await reader.end();
+      }
+      const result = await moveTenant(cfg, tenant, to);
+      expect(result.to).toBe(to);
+      const after = await snapshot(tenant);
+      expect(after.rows, `after an interruption at ${step}`).toEqual(before.rows);
+      expect(after.daily).toBe(before.daily);
+      expect(after.placement).toEqual({ shard: to, moving_to: null });
+      expect(after.moves).toBe(0);
+      expect(after.where[to]).toEqual(before.where[0]);
+      expect(after.where[shard]).toEqual({ events: 0, touches: 0, allocations: 0, history: 0, tenants: 0, channels: 0 });
+      shard = to;
+    }
+    // The refund and its splits (50 cents under every version that allocated the event) came along.
+    const [refund] = await shardAdmins[shard]!<{ n: number; split: string; versions: number }[]>`
+      select count(*)::int as n,
+             (select sum(refunded_cents)::text from apportion.refund_allocations where tenant_id = ${tenant}::uuid) as split,
+             (select count(distinct model_version)::int from apportion.attribution_allocations
+               where tenant_id = ${tenant}::uuid and event_id = ${event.id}::uuid) as versions
+        from apportion.refunds where tenant_id = ${tenant}::uuid`;
+    expect(refund!.versions).toBe(Object.keys(MODELS).length);
+    expect(refund).toMatchObject({ n: 1, split: String(50 * refund!.versions) });
+  }, 120_000);
+
+  it('moves a tenant while it ingests through the router: every event once, allocated on the new shard', async () => {
+    const tenant = TENANTS[3]!; // on shard 1, so-linear active, orchestrators running
+    const ingester = await routerAs('apportion_ingest');
+    let refused = 0;
+    let sent = 0;
+    const ingestAll = (async () => {
+      for (let batch = 0; batch < 40; batch++) {
+        const rows = Array.from({ length: 25 }, (_, i) => ({
+          customer_id: `customer-${(batch * 25 + i) % 120}`, occurred_at: '2025-05-10T00:00:00Z',
+          revenue_cents: 1000 + i, currency: 'EUR', external_event_id: `so-live-${batch}-${i}`,
+        }));
+        for (;;) {
+          try {
+            await ingester`select apportion.ingest_events_for(${tenant}, ${ingester.json(rows)})`;
+            sent += rows.length;
+            break;
+          } catch (err) {
+            if ((err as { code?: string }).code !== '55006') throw err;
+            refused++;
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        }
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 30));
+    const result = await moveTenant(cfg, tenant, 0);
+    await ingestAll;
+    await ingester.end();
+    expect(result).toMatchObject({ from: 1, to: 0 });
+    expect(sent).toBe(1000);
+    const [onTarget] = await shardAdmins[0]!<{ n: number; distinct: number }[]>`
+      select count(*)::int as n, count(distinct external_event_id)::int as distinct from apportion.attribution_events
+       where tenant_id = ${tenant}::uuid and external_event_id like 'so-live-%'`;
+    expect(onTarget).toEqual({ n: 1000, distinct: 1000 });
+    const [onSource] = await shardAdmins[1]!<{ n: number }[]>`
+      select count(*)::int as n from apportion.attribution_events where tenant_id = ${tenant}::uuid`;
+    expect(onSource!.n).toBe(0);
+    // The live path finishes on the new shard: every event allocated once, its parts summing to its revenue.
+    await waitFor('every live event allocated on shard 0', async () => {
+      const [r] = await shardAdmins[0]!<{ pending: number; unallocated: number }[]>`
+        select (select count(*)::int from apportion.pending_allocations where tenant_id = ${tenant}::uuid) as pending,
+               (select count(*)::int from apportion.attribution_events e where e.tenant_id = ${tenant}::uuid
+                   and e.external_event_id like 'so-live-%'
+                   and not exists (select from apportion.attribution_allocations a where a.tenant_id = e.tenant_id
+                                     and a.event_id = e.id and a.model_version = 'so-linear')) as unallocated`;
+      return (r!.pending === 0 && r!.unallocated === 0) || undefined;
+    }, 60_000);
+    const [sums] = await shardAdmins[0]!<{ bad: number }[]>`
+      select count(*)::int as bad from (
+        select e.id from apportion.attribution_events e join apportion.attribution_allocations a
+          on a.tenant_id = e.tenant_id and a.event_id = e.id and a.model_version = 'so-linear'
+         where e.tenant_id = ${tenant}::uuid group by e.id, e.revenue_cents having sum(a.allocated_revenue_cents) <> e.revenue_cents) x`;
+    expect(sums!.bad).toBe(0);
+    // The move happened mid-ingest: some calls were refused while it switched, and were sent again.
+    expect(refused).toBeGreaterThan(0);
+  }, 120_000);
 });
