@@ -20,6 +20,7 @@ import { benchEngine, engineMarkdown } from './engine.js';
 import { benchLive, liveMarkdown } from './live.js';
 import { benchMarkov, markovMarkdown } from './markov.js';
 import { benchQueue, queueMarkdown } from './queue.js';
+import { benchScaleOut, scaleOutMarkdown } from './scaleout.js';
 import { machine, machineMarkdown, writeDocSection, writeResults } from './lib/report.js';
 import { numberFlag, runOnBenchDatabase } from './lib/run.js';
 
@@ -79,6 +80,14 @@ const SECTIONS: Section[] = [
     async run({ url, shrink, log }) {
       const result = await benchChanges(url, { shrink, log });
       return { json: result, markdown: changesMarkdown(result) };
+    },
+  },
+  {
+    name: 'scale-out',
+    title: 'Scale-out: the router and a second shard',
+    async run({ url, shrink, log }) {
+      const result = await benchScaleOut(url, { shrink, log });
+      return { json: result, markdown: scaleOutMarkdown(result) };
     },
   },
   {
