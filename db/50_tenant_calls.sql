@@ -276,7 +276,7 @@ begin
   perform set_config('app.tenant_id', p_tenant::text, true);
   perform apportion.require_model(p_model_version);
   return query select a.* from apportion.attribution_allocations a
-                where a.model_version = p_model_version order by a.event_id, a.channel;
+                where a.tenant_id = p_tenant and a.model_version = p_model_version order by a.event_id, a.channel;
   perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
 end
 $$;
@@ -296,7 +296,8 @@ begin
     raise exception 'daily_channel_revenue_for: p_tenant is required' using errcode = '22023';
   end if;
   perform set_config('app.tenant_id', p_tenant::text, true);
-  return query select d.* from apportion.daily_channel_revenue d order by d.day, d.model_version, d.currency, d.channel;
+  return query select d.* from apportion.daily_channel_revenue d where d.tenant_id = p_tenant
+                order by d.day, d.model_version, d.currency, d.channel;
   perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
 end
 $$;

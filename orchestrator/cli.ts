@@ -89,7 +89,11 @@ async function main(argv: string[]): Promise<number> {
     if (shard === undefined || !/^\d+$/.test(shard)) throw new UsageError('tenant move needs <tenant uuid> <shard number>: <shard number> is missing');
     if (extra.length > 0) throw new UsageError(`tenant move takes two arguments; unexpected: ${extra.join(' ')}`);
     if (!process.env.APPORTION_SHARDS) throw new ConfigError('tenant move needs APPORTION_SHARDS (the router and shards configuration)');
-    const result = await moveTenant(loadShardsConfig(process.env.APPORTION_SHARDS), tenant, Number(shard), {
+    const shards = loadShardsConfig(process.env.APPORTION_SHARDS);
+    if (Number(shard) >= shards.shards.length) {
+      throw new UsageError(`tenant move: shard ${shard} is not in the configuration (0..${shards.shards.length - 1})`);
+    }
+    const result = await moveTenant(shards, tenant, Number(shard), {
       log: (m) => values.json || console.log(m),
     });
     out(`moved tenant ${result.tenant} from shard ${result.from} to shard ${result.to}\n${table(Object.entries(result.counts).map(([what, value]) => ({ what, value })))}`, result);

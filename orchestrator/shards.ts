@@ -44,10 +44,20 @@ export function loadShardsConfig(file: string): ShardsConfig {
 
 const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
-function connstr(url: string): { host: string; port: number; dbname: string } {
+function connstr(url: string): { host: string; port: number; dbname: string; params: [string, string][] } {
   const u = new URL(url);
-  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 5432), dbname: decodeURIComponent(u.pathname.slice(1)) };
+  return {
+    host: u.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(u.port || 5432),
+    dbname: decodeURIComponent(u.pathname.slice(1)),
+    // sslmode, sslrootcert, … travel to the router's connections too.
+    params: [...u.searchParams.entries()].filter(([k]) => /^ssl[a-z]*$|^connect_timeout$/.test(k)),
+  };
 }
+
+/** A libpq keyword=value string, values quoted as libpq reads them. */
+const libpq = (pairs: [string, string | number][]) =>
+  pairs.map(([k, v]) => `${k}='${String(v).replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`).join(' ');
 
 /**
  * Migrate every shard, then the router: its schema (router/router.sql), the
@@ -56,6 +66,18 @@ function connstr(url: string): { host: string; port: number; dbname: string } {
  */
 export async function migrateShards(cfg: ShardsConfig, log: (m: string) => void = () => {}, opts: MigrateOptions = {}): Promise<{ shards: number }> {
   const password = randomBytes(18).toString('hex');
+  // Refuse a configuration that drops shards before changing anything.
+  const check = postgres(cfg.router, { max: 1, onnotice: () => {} });
+  try {
+    const [router] = await check<{ installed: boolean }[]>`
+      select to_regclass('apportion_router.shards') is not null as installed`;
+    const n = router!.installed ? (await check<{ n: number }[]>`select count(*)::int as n from apportion_router.shards`)[0]!.n : 0;
+    if (n > cfg.shards.length) {
+      throw new ConfigError(`the router has ${n} shards and the configuration names ${cfg.shards.length}: shards are never removed`);
+    }
+  } finally {
+    await check.end();
+  }
   for (const [i, url] of cfg.shards.entries()) {
     log(`shard ${i}: migrating ${connstr(url).dbname}`);
     await migrate(url, (m) => log(`shard ${i}: ${m}`), opts);
@@ -71,7 +93,13 @@ export async function migrateShards(cfg: ShardsConfig, log: (m: string) => void 
           create role ${ROUTER_LOGIN} login nosuperuser nobypassrls nocreaterole;
         end if;
       end $$`);
-      await sql.unsafe(`alter role ${ROUTER_LOGIN} login password ${quote(password)}`);
+      // Whatever it had before: a login under row level security, in no role above it.
+      await sql.unsafe(`alter role ${ROUTER_LOGIN} login nosuperuser nobypassrls nocreaterole nocreatedb password ${quote(password)}`);
+      await sql.unsafe(`do $$ begin
+        if pg_has_role('${ROUTER_LOGIN}', 'apportion_owner', 'member') or pg_has_role('${ROUTER_LOGIN}', 'apportion_worker', 'member') then
+          raise exception '${ROUTER_LOGIN} is a member of apportion_owner or apportion_worker; it must be neither' using errcode = '42501';
+        end if;
+      end $$`);
       await sql.unsafe(`grant apportion_ingest, apportion_reader, apportion_allocator to ${ROUTER_LOGIN}`);
     } finally {
       await sql.end();
@@ -83,7 +111,7 @@ export async function migrateShards(cfg: ShardsConfig, log: (m: string) => void 
     const admin = new URL(cfg.shards[0]!);
     const partitions = cfg.shards.map((u, i) => {
       const c = connstr(u);
-      return `p${i} ${quote(`host=${c.host} port=${c.port} dbname=${c.dbname}`)}`;
+      return `p${i} ${quote(libpq([['host', c.host], ['port', c.port], ['dbname', c.dbname], ...c.params]))}`;
     });
     await router.begin(async (tx) => {
       await tx.unsafe(fs.readFileSync(ROUTER_SQL, 'utf8'));
@@ -141,6 +169,8 @@ export interface MoveResult {
 }
 
 export class MoveError extends Error {}
+/** A test's interruption (failAfter): left as a dead process would leave it. */
+class InterruptedMove extends MoveError {}
 
 const keyOf = (table: string) => (table === 'tenants' ? 'id' : 'tenant_id');
 type Conn = postgres.Sql | postgres.ReservedSql | postgres.TransactionSql;
@@ -200,10 +230,14 @@ async function copyRows(from: Conn, to: Conn, query: string, into: string): Prom
 /** Lock the tenant and its live jobs on the source, until a pass finds none added unlocked. */
 async function holdSource(held: postgres.ReservedSql, tenant: string): Promise<void> {
   await held`begin`;
-  await held`select id from apportion.tenants where id = ${tenant}::uuid for update`;
+  // A job that runs long is waited for, not forever.
+  await held`set local lock_timeout = '120s'`;
+  const found = await held`select id from apportion.tenants where id = ${tenant}::uuid for update`;
+  if (found.length === 0) throw new MoveError(`tenant ${tenant} is not on its source shard: nothing to move`);
   let locked = -1;
   for (;;) {
-    // A job finishing meanwhile moves its row to the done partition: 40001, try again.
+    // A job finishing meanwhile moves its row to the done partition (40001),
+    // or a job waiting on the tenant row meets us (40P01): try again.
     await held`savepoint lock_jobs`;
     try {
       const rows = await held`select id from apportion.jobs where tenant_id = ${tenant}::uuid and state in ('queued', 'running') for update`;
@@ -211,9 +245,37 @@ async function holdSource(held: postgres.ReservedSql, tenant: string): Promise<v
       if (rows.length === locked) return;
       locked = rows.length;
     } catch (err) {
-      if ((err as { code?: string }).code !== '40001') throw err;
+      const code = (err as { code?: string }).code;
+      if (code !== '40001' && code !== '40P01') throw err;
       await held`rollback to savepoint lock_jobs`;
     }
+  }
+}
+
+/** What must hold before a move starts: superusers on both shards, one schema, the tenant's model versions on the target, no bindings. */
+async function preflight(source: postgres.Sql, target: postgres.Sql, tenant: string, from: number, to: number): Promise<void> {
+  const schema: number[] = [];
+  for (const [sql, n] of [[source, from], [target, to]] as const) {
+    const [me] = await sql<{ su: boolean; v: number }[]>`
+      select (select rolsuper from pg_roles where rolname = current_user) as su, apportion.schema_version() as v`;
+    if (!me!.su) throw new MoveError(`shard ${n}: moving a tenant needs a superuser (its rows are copied and deleted without triggers)`);
+    schema.push(me!.v);
+  }
+  if (schema[0] !== schema[1]) throw new MoveError(`shard ${from} has schema ${schema[0]} and shard ${to} schema ${schema[1]}: migrate both first`);
+  const versions = (await source<{ v: string }[]>`
+    select model_version as v from apportion.tenant_models where tenant_id = ${tenant}::uuid
+    union select distinct model_version from apportion.attribution_allocations where tenant_id = ${tenant}::uuid
+    union select model_version from apportion.trained_models where tenant_id = ${tenant}::uuid
+    union select distinct model_version from apportion.pending_allocations where tenant_id = ${tenant}::uuid`).map((r) => r.v);
+  const known = new Set((await target<{ v: string }[]>`
+    select model_version as v from apportion.attribution_models where model_version = any (${versions}::text[])`).map((r) => r.v));
+  const missing = versions.filter((v) => !known.has(v));
+  if (missing.length > 0) throw new MoveError(`shard ${to} lacks model versions ${missing.join(', ')}: register them through the router first`);
+  const bound = await source<{ login: string }[]>`
+    select login::regrole::text as login from apportion.tenant_bindings where tenant_id = ${tenant}::uuid`;
+  if (bound.length > 0) {
+    throw new MoveError(`tenant ${tenant} has logins bound to it on shard ${from} (${bound.map((b) => b.login).join(', ')}): ` +
+      'bindings restrict a login per server, and moving them could widen what it may do; unbind them, move, and bind them on the target');
   }
 }
 
@@ -250,31 +312,40 @@ async function copyTenant(held: postgres.ReservedSql, target: postgres.ReservedS
 /**
  * Move a tenant to another shard with everything it has: ingest data,
  * allocations and their history, refunds and their splits, trained models,
- * bindings, pending work and jobs (new job ids on the target; failures
- * follow their jobs). Steps, with the state kept in apportion_router.moves:
- *   1. mark it moving on the router: routed calls for it get 55006 from
- *      then on, once the calls in flight have ended;
+ * pending work and jobs (new job ids on the target; failures follow their
+ * jobs). Steps, with the state kept in apportion_router.moves:
+ *   0. checks: superusers on both shards, one schema version, the tenant's
+ *      model versions on the target, no login bound to the tenant; one move
+ *      of a tenant at a time (a session lock on the router);
+ *   1. mark it moving on the router (an update of its placement row, which
+ *      waits for routed calls in flight: they hold it FOR SHARE): its calls
+ *      get 55006 from then on;
  *   2. on the source, lock the tenant and its live jobs in a transaction
  *      held to the end (its orchestrator can neither claim nor run them);
- *   3. on the target, in one transaction: remove any earlier copy, COPY
+ *   3. on the target, in one transaction: remove any earlier copy, copy
  *      every row, compare counts and sums with the source;
- *   4. router: placement to the target, still refusing calls ('switching');
+ *   4. router: placement to the target, still refusing calls ('switching'),
+ *      with the verified counts and sums;
  *   5. commit the target; 6. router: calls flow to the target ('switched');
- *   7. delete the source copy and commit; 8. forget the move.
- * Run it again after an interruption anywhere: before 4 it starts over from
- * the intact source; at 'switching' it finds whether the target committed
- * (same counts and sums as the source) and copies again if not; at
- * 'switched' it only deletes the source copy. Nothing is lost or left
- * twice. Jobs are idempotent: one that ran on the target before an
+ *   7. delete the source copy, if it still matches what was verified, and
+ *      commit; 8. forget the move.
+ * A failure before 4 undoes the move (the tenant stays where it was). After
+ * an interruption (the process or a server gone), run it again: before 4 it
+ * starts over from the intact source; at 'switching' it finds whether the
+ * target committed (same counts and sums as the source) and copies again if
+ * not; at 'switched' it only deletes the source copy. Nothing is lost or
+ * left twice. Jobs are idempotent: one that ran on the target before an
  * interrupted move finished may run again after it.
  */
-export async function moveTenant(cfg: ShardsConfig, tenant: string, to: number, opts: MoveOptions = {}): Promise<MoveResult> {
+export async function moveTenant(cfg: ShardsConfig, tenantArg: string, to: number, opts: MoveOptions = {}): Promise<MoveResult> {
   const log = opts.log ?? (() => {});
   const fail = (step: MoveStep) => {
-    if (opts.failAfter === step) throw new MoveError(`move interrupted after step ${step} (as asked)`);
+    if (opts.failAfter === step) throw new InterruptedMove(`move interrupted after step ${step} (as asked)`);
   };
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(tenantArg)) throw new MoveError(`'${tenantArg}' is not a tenant id (uuid)`);
+  const tenant = tenantArg.toLowerCase();
   if (!Number.isInteger(to) || to < 0 || to >= cfg.shards.length) {
-    throw new ConfigError(`shard ${to} is not in the configuration (0..${cfg.shards.length - 1})`);
+    throw new MoveError(`shard ${to} is not in the configuration (0..${cfg.shards.length - 1})`);
   }
   const router = postgres(cfg.router, { max: 1, onnotice: () => {} });
   const shards = cfg.shards.map((u) => postgres(u, { max: 2, onnotice: () => {}, connection: { TimeZone: 'UTC' } }));
@@ -284,18 +355,22 @@ export async function moveTenant(cfg: ShardsConfig, tenant: string, to: number, 
     reserved.push(r);
     return r;
   };
-  const routerStep = (update: (tx: postgres.TransactionSql) => Promise<unknown>) =>
+  /** One router transaction that locks the placement row (waiting for routed calls in flight) and expects the move at `expect`. */
+  const routerStep = (expect: string | null, update: (tx: postgres.TransactionSql) => Promise<unknown>) =>
     router.begin(async (tx) => {
-      // Exclusive against shard_of's shared lock: waits for routed calls in flight.
-      await tx`select pg_advisory_xact_lock(hashtextextended('apportion tenant ' || ${tenant}, 0))`;
+      await tx`select 1 from apportion_router.placement where tenant_id = ${tenant}::uuid for update`;
+      const [m] = await tx<{ step: string }[]>`select step from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+      if ((m?.step ?? null) !== expect) throw new MoveError(`tenant ${tenant}: the move is at ${m?.step ?? 'no step'}, expected ${expect ?? 'none'}: another run changed it`);
       await update(tx);
     });
   try {
+    const [lock] = await router<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtextextended('apportion move ' || ${tenant}, 0)) as ok`;
+    if (!lock!.ok) throw new MoveError(`another move of tenant ${tenant} is running`);
     const [placed] = await router<{ shard: number; moving_to: number | null }[]>`
       select shard, moving_to from apportion_router.placement where tenant_id = ${tenant}::uuid`;
     if (!placed) throw new MoveError(`tenant ${tenant} is not placed on any shard`);
-    const [move] = await router<{ from_shard: number; to_shard: number; step: string }[]>`
-      select from_shard, to_shard, step from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+    const [move] = await router<{ from_shard: number; to_shard: number; step: string; verified: Record<string, string> | null }[]>`
+      select from_shard, to_shard, step, verified from apportion_router.moves where tenant_id = ${tenant}::uuid`;
     if (move && move.to_shard !== to) {
       throw new MoveError(`tenant ${tenant} has an unfinished move to shard ${move.to_shard}: finish it first`);
     }
@@ -304,61 +379,65 @@ export async function moveTenant(cfg: ShardsConfig, tenant: string, to: number, 
     const source = shards[from]!;
     const target = shards[to]!;
     let step = move?.step ?? 'none';
+    let verified = move?.verified ?? null;
     let held: postgres.ReservedSql | undefined;
-    let counts: Record<string, string> | undefined;
 
     if (step === 'switching') {
       // Did the target commit before the interruption?
-      const [a, b] = [await fingerprint(source, tenant), await fingerprint(target, tenant)];
-      if (differences(a, b).length === 0) {
-        step = 'committed';
-        counts = a;
-      }
+      if (verified && differences(verified, await fingerprint(target, tenant)).length === 0) step = 'committed';
     }
     if (step === 'none' || step === 'copying' || step === 'switching') {
       if (step === 'none') {
-        await routerStep(async (tx) => {
+        await preflight(source, target, tenant, from, to);
+        await routerStep(null, async (tx) => {
           await tx`update apportion_router.placement set moving_to = ${to} where tenant_id = ${tenant}::uuid`;
-          await tx`insert into apportion_router.moves (tenant_id, from_shard, to_shard, step)
-                   values (${tenant}::uuid, ${from}, ${to}, 'copying')`;
+          await tx`insert into apportion_router.moves (tenant_id, from_shard, to_shard, step) values (${tenant}::uuid, ${from}, ${to}, 'copying')`;
         });
+        step = 'copying';
         log(`tenant ${tenant}: moving from shard ${from} to shard ${to}; calls for it wait`);
       }
-      fail('marked');
-      held = await reserve(source);
-      log(`tenant ${tenant}: locking its live jobs on shard ${from}`);
-      await holdSource(held, tenant);
-      fail('locked');
-      log(`tenant ${tenant}: copying to shard ${to}`);
-      const into = await reserve(target);
-      await into`begin`;
-      await copyTenant(held, into, tenant);
-      fail('copied');
-      const [a, b] = [await fingerprint(held, tenant), await fingerprint(into, tenant)];
-      const differ = differences(a, b);
-      if (differ.length > 0) {
-        await into`rollback`;
-        await held`rollback`;
-        await routerStep(async (tx) => {
-          await tx`update apportion_router.placement set shard = ${from}, moving_to = null where tenant_id = ${tenant}::uuid`;
-          await tx`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+      try {
+        fail('marked');
+        held = await reserve(source);
+        log(`tenant ${tenant}: locking its live jobs on shard ${from}`);
+        await holdSource(held, tenant);
+        fail('locked');
+        log(`tenant ${tenant}: copying to shard ${to}`);
+        const into = await reserve(target);
+        await into`begin`;
+        await copyTenant(held, into, tenant);
+        fail('copied');
+        const [a, b] = [await fingerprint(held, tenant), await fingerprint(into, tenant)];
+        const differ = differences(a, b);
+        if (differ.length > 0) throw new MoveError(`tenant ${tenant}: the copy on shard ${to} differs from shard ${from} (${differ.join('; ')})`);
+        verified = a;
+        log(`tenant ${tenant}: copied to shard ${to} and verified (${a.attribution_events} events, ${a.attribution_allocations} allocation rows)`);
+        fail('verified');
+        await routerStep(step, async (tx) => {
+          await tx`update apportion_router.placement set shard = ${to} where tenant_id = ${tenant}::uuid`;
+          await tx`update apportion_router.moves set step = 'switching', verified = ${tx.json(a)} where tenant_id = ${tenant}::uuid`;
         });
-        throw new MoveError(`tenant ${tenant}: the copy on shard ${to} differs from shard ${from} (${differ.join('; ')}); nothing was moved`);
+        step = 'switching';
+      } catch (err) {
+        // Before the placement moved, a failure undoes the move: the source is intact.
+        if (!(err instanceof InterruptedMove) && step === 'copying') {
+          for (const r of reserved) await r`rollback`.catch(() => {});
+          await target.begin((tx) => deleteTenant(tx, tenant)).catch(() => {});
+          await routerStep('copying', async (tx) => {
+            await tx`update apportion_router.placement set shard = ${from}, moving_to = null where tenant_id = ${tenant}::uuid`;
+            await tx`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+          }).catch(() => {});
+          throw new MoveError(`${(err as Error).message}; the move was undone, tenant ${tenant} stays on shard ${from}`);
+        }
+        throw err;
       }
-      counts = a;
-      log(`tenant ${tenant}: copied to shard ${to} and verified (${a.attribution_events} events, ${a.attribution_allocations} allocation rows)`);
-      fail('verified');
-      await routerStep(async (tx) => {
-        await tx`update apportion_router.placement set shard = ${to} where tenant_id = ${tenant}::uuid`;
-        await tx`update apportion_router.moves set step = 'switching' where tenant_id = ${tenant}::uuid`;
-      });
       fail('switching');
-      await into`commit`;
+      await reserved[reserved.length - 1]!`commit`;
       step = 'committed';
       fail('committed');
     }
     if (step === 'committed') {
-      await routerStep(async (tx) => {
+      await routerStep('switching', async (tx) => {
         await tx`update apportion_router.placement set shard = ${to}, moving_to = null where tenant_id = ${tenant}::uuid`;
         await tx`update apportion_router.moves set step = 'switched' where tenant_id = ${tenant}::uuid`;
       });
@@ -366,17 +445,29 @@ export async function moveTenant(cfg: ShardsConfig, tenant: string, to: number, 
       fail('switched');
       step = 'switched';
     }
-    // The source copy goes (in the held transaction, or a new one on a resumed move).
-    counts ??= await fingerprint(target, tenant);
+    // The source copy goes, if it is still what was verified (in the held
+    // transaction, or a new one on a resumed move).
+    const counts = verified ?? (await fingerprint(target, tenant));
+    const removeSource = async (sql: Conn) => {
+      const now = await fingerprint(sql, tenant);
+      const gone = Object.entries(now).every(([k, v]) => v === '0' || v === '' || k.startsWith('sum of') && v === '0');
+      if (gone) return; // deleted already, before an interruption
+      const differ = differences(counts, now);
+      if (differ.length > 0) {
+        throw new MoveError(`tenant ${tenant}: shard ${from} changed after its copy was verified (${differ.join('; ')}); ` +
+          `it is left there for inspection (the tenant is served by shard ${to})`);
+      }
+      await deleteTenant(sql, tenant);
+    };
     if (held) {
-      await deleteTenant(held, tenant);
+      await removeSource(held);
       await held`commit`;
     } else {
-      await source.begin((tx) => deleteTenant(tx, tenant));
+      await source.begin((tx) => removeSource(tx));
     }
     log(`tenant ${tenant}: removed from shard ${from}`);
     fail('cleaned');
-    await router`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`;
+    await routerStep('switched', (tx) => tx`delete from apportion_router.moves where tenant_id = ${tenant}::uuid`);
     return { tenant, from, to, counts };
   } finally {
     // An open transaction left by an interruption is rolled back, as a dead process's would be.

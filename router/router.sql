@@ -61,12 +61,16 @@ create table if not exists apportion_router.moves (
   started_at timestamptz not null default now()
 );
 alter table apportion_router.moves owner to apportion_owner;
+-- What the copy was verified with: the source must still match it before its copy is deleted.
+alter table apportion_router.moves add column if not exists verified jsonb;
 alter table apportion_router.moves drop constraint if exists moves_step_known,
   add constraint moves_step_known check (step in ('copying', 'switching', 'switched'));
 
--- The shard of a tenant, for RUN ON: the caller waits while a move switches
--- it (a shared lock on the tenant, held to the end of the caller's
--- transaction, against the move's exclusive one).
+-- The shard of a tenant, for RUN ON. It reads the placement FOR SHARE, held
+-- to the end of the caller's transaction (which includes the remote call):
+-- a move's update of the row waits for calls in flight, and a call that
+-- comes after it sees the move (55006). A caller in REPEATABLE READ whose
+-- snapshot predates the move gets 40001 instead of the old shard.
 create or replace function apportion_router.shard_of(p_tenant uuid)
 returns integer
 language plpgsql
@@ -79,8 +83,7 @@ begin
   if p_tenant is null then
     raise exception 'the tenant is required' using errcode = '22023';
   end if;
-  perform pg_advisory_xact_lock_shared(hashtextextended('apportion tenant ' || p_tenant::text, 0));
-  select * into v from apportion_router.placement where tenant_id = p_tenant;
+  select * into v from apportion_router.placement where tenant_id = p_tenant for share;
   if not found then
     raise exception 'tenant % is not placed on any shard', p_tenant using errcode = '22023',
       hint = 'create tenants through the router (apportion.create_tenant)';

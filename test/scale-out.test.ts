@@ -362,6 +362,31 @@ describe('a router over two shards', () => {
     expect(refund).toMatchObject({ n: 1, split: String(50 * refund!.versions) });
   }, 120_000);
 
+  it('refuses a second move of the same tenant while one runs, and a tenant with bound logins', async () => {
+    const tenant = TENANTS[2]!;
+    const [placed] = await router<{ shard: number }[]>`select shard from apportion_router.placement where tenant_id = ${tenant}::uuid`;
+    const to = 1 - placed!.shard;
+    const before = await snapshot(tenant);
+    const results = await Promise.allSettled([moveTenant(cfg, tenant, to), moveTenant(cfg, tenant, to)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(String(refused.reason)).toMatch(/another move of tenant .* is running|is on shard \d already/);
+    const after = await snapshot(tenant);
+    expect(after.rows).toEqual(before.rows);
+    expect(after.placement).toEqual({ shard: to, moving_to: null });
+    expect(after.where[1 - to]).toEqual({ events: 0, touches: 0, allocations: 0, history: 0, tenants: 0, channels: 0 });
+
+    // A login bound to the tenant there: refused before anything changes.
+    const login = 'apportion_reader_so_login';
+    await shardAdmins[to]!`select apportion.bind_login(${login}::regrole, ${tenant}::uuid)`;
+    await expect(moveTenant(cfg, tenant, 1 - to)).rejects.toThrow(/logins bound to it .*apportion_reader_so_login/);
+    await shardAdmins[to]!`select apportion.unbind_login(${login}::regrole, ${tenant}::uuid)`;
+    const still = await snapshot(tenant);
+    expect(still.placement).toEqual({ shard: to, moving_to: null });
+    expect(still.moves).toBe(0);
+    expect(still.rows).toEqual(before.rows);
+  });
+
   it('moves a tenant while it ingests through the router: every event once, allocated on the new shard', async () => {
     const tenant = TENANTS[3]!; // on shard 1, so-linear active, orchestrators running
     const ingester = await routerAs('apportion_ingest');
