@@ -1,11 +1,12 @@
 // The operator dashboard's page: polls the orchestrator's /dashboard/api and
 // draws with Chart.js. The token (if the orchestrator has one) comes from this
-// page's URL (?token=) and is sent as a bearer header; it is never stored.
+// page's URL fragment (#token=, never sent to a server) and is sent as a
+// bearer header; it is never stored. ?tenant= picks the tenant.
 /* global Chart */
 'use strict';
 
 const params = new URLSearchParams(location.search);
-const token = params.get('token');
+const token = new URLSearchParams(location.hash.slice(1)).get('token');
 const headers = token ? { authorization: `Bearer ${token}` } : {};
 const COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777'];
 

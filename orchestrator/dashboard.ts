@@ -5,15 +5,17 @@
 // models side by side. Static files in dashboard/ and Chart.js, no build step.
 //
 // Access: with APPORTION_DASHBOARD_TOKEN set every API request needs it
-// (header `Authorization: Bearer <token>`; open the page with `?token=` and
-// it sends the header), the page and its scripts, which hold no data, do
-// not; without a token the dashboard is read-only (no replay) and only
-// allowed on a loopback health host (config.ts).
+// (header `Authorization: Bearer <token>`; open the page as
+// /dashboard#token=<token> and it sends the header, the fragment never
+// leaving the browser), the page and its scripts, which hold no data, do
+// not; without a token the dashboard is read-only (no replay), only allowed
+// on a loopback health host (config.ts), and answers loopback Host names only.
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Config } from './config.js';
 import type { Sql } from './db.js';
 import type { JobCounts } from './dispatcher.js';
@@ -38,7 +40,8 @@ export interface RevenueRow {
   events: number;
 }
 
-const HISTORY = 720; // an hour at the default 5 s
+const HISTORY = 720;
+const LOOPBACK_HOST = /^(127\.0\.0\.1|\[::1\]|localhost)(:\d+)?$/i; // an hour at the default 5 s
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The page's files, and Chart.js's browser build (next to the package's main file; its exports do not name it). */
@@ -111,6 +114,12 @@ export class Dashboard {
       res.writeHead(code, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(body, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
     };
+    // Without a token the dashboard answers loopback names only: a page on
+    // another site cannot reach it through a rebinding DNS name.
+    if (this.cfg.dashboardToken === null && !LOOPBACK_HOST.test(req.headers.host ?? '')) {
+      send(403, { error: 'without APPORTION_DASHBOARD_TOKEN the dashboard answers only to 127.0.0.1, [::1] or localhost' });
+      return true;
+    }
     // The page and its scripts hold no data: only the API needs the token.
     const file = this.files[url.pathname];
     if (file && req.method === 'GET') {
@@ -120,11 +129,11 @@ export class Dashboard {
         'content-security-policy': "default-src 'self'; img-src 'self' data:; style-src 'self'",
         'x-content-type-options': 'nosniff',
       });
-      fs.createReadStream(file[0]).pipe(res);
+      pipeline(fs.createReadStream(file[0]), res).catch(() => res.destroy());
       return true;
     }
     if (!this.authorized(req)) {
-      send(401, { error: 'the dashboard API needs its token: Authorization: Bearer <token> (open the page as /dashboard?token=<token>)' });
+      send(401, { error: 'the dashboard API needs its token: Authorization: Bearer <token> (open the page as /dashboard#token=<token>)' });
       return true;
     }
     const fail = (err: unknown) => {

@@ -5,6 +5,7 @@
 // works behind the token. The screenshot is saved to test-results/.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import postgres from 'postgres';
 import puppeteer, { type Browser } from 'puppeteer-core';
@@ -102,7 +103,7 @@ describe('the operator dashboard', () => {
     });
     page.on('pageerror', (e) => problems.push(String(e)));
     await page.setViewport({ width: 1280, height: 1100 });
-    await page.goto(`http://127.0.0.1:${orchestrator.port}/dashboard?token=${TOKEN}&tenant=${TENANT}`, { waitUntil: 'load' });
+    await page.goto(`http://127.0.0.1:${orchestrator.port}/dashboard?tenant=${TENANT}#token=${TOKEN}`, { waitUntil: 'load' });
 
     const row = await page.waitForSelector(`tr[data-correlation-id="${CORRELATION}"]`, { timeout: 15_000 }).catch(async (err) => {
       throw new Error(`${err}\npage: ${await page.evaluate(() => document.body.innerText)}\nerrors: ${problems.join('\n')}`);
@@ -144,6 +145,27 @@ describe('the operator dashboard', () => {
     expect(replayed.length).toBe(1);
     await page.close();
   }, 60_000);
+
+  it('without a token: read-only, and only for requests addressed to a loopback name', async () => {
+    const open = await startOrchestrator(await db.urlAs('apportion_worker'), { APPORTION_DASHBOARD: 'true' });
+    try {
+      const get = (host: string, method = 'GET', p = '/dashboard/api/overview') =>
+        new Promise<number>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: open.port, path: p, method, headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await get(`127.0.0.1:${open.port}`)).toBe(200);
+      expect(await get(`localhost:${open.port}`)).toBe(200);
+      expect(await get('rebound.example:80')).toBe(403);
+      expect(await get(`127.0.0.1:${open.port}`, 'POST', `/dashboard/api/failures/${failedJob}/replay`)).toBe(403);
+    } finally {
+      await open.stop();
+    }
+  });
 
   it('refuses to start bound beyond loopback without a token (exit 78)', () => {
     const res = spawnSync(process.execPath, ['--import', 'tsx', path.resolve('orchestrator/cli.ts'), 'worker'], {
