@@ -104,6 +104,7 @@ describe('fair turns across tenants', () => {
       APPORTION_CONCURRENCY: '2',
       APPORTION_BATCH_SIZE: '1000',
       APPORTION_INLINE_RUN_MAX: '0',
+      APPORTION_LEASE_SECONDS: '6',
     });
     try {
       const state = async (id: string) => (await admin<{ state: string }[]>`select state from apportion.jobs where id = ${id}`)[0]!.state;
@@ -135,9 +136,11 @@ describe('fair turns across tenants', () => {
   });
 
   it('claimed jobs no runner can start go back before their lease expires, the attempt not counted', async () => {
-    // One runner, held by A's job for three leases (2 s each); B's job is
-    // claimed meanwhile and waits locally. Left there its lease would expire
-    // again and again, each expiry an attempt of a job that never ran.
+    // One runner, held by A's job for over two leases (6 s each: a release
+    // comes a third of a lease after the claim, and the machine may be busy
+    // with other suites); B's job is claimed meanwhile and waits locally.
+    // Left there its lease would expire again and again, each expiry an
+    // attempt of a job that never ran.
     const holder = postgres(db.url, { max: 1, onnotice: () => {} });
     const lockKey = `${A}:fair-22`;
     await holder`select pg_advisory_lock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
@@ -152,13 +155,14 @@ describe('fair turns across tenants', () => {
       APPORTION_CONCURRENCY: '1',
       APPORTION_BATCH_SIZE: '10',
       APPORTION_INLINE_RUN_MAX: '0',
+      APPORTION_LEASE_SECONDS: '6',
     });
     try {
       const state = async (id: string) => (await admin<{ state: string }[]>`select state from apportion.jobs where id = ${id}`)[0]!.state;
       await waitFor("A's job running", async () => ((await state(held)) === 'running' || undefined), 30_000);
       const waiting = await enqueue(B, 'fair-23');
       await waitFor("B's job claimed", async () => ((await state(waiting)) === 'running' || undefined), 30_000);
-      await new Promise((r) => setTimeout(r, 6000));
+      await new Promise((r) => setTimeout(r, 13_000));
       await holder`select pg_advisory_unlock(hashtext('apportion.store_allocations'), hashtext(${lockKey}))`;
       await waitFor('both jobs done', async () => {
         const [r] = await admin`select count(*)::int as n from apportion.jobs where id = any(${[held, waiting]}::bigint[]) and state = 'succeeded'`;
