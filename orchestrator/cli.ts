@@ -10,7 +10,7 @@ import { table, toJson, type Row } from './output.js';
 import { PrivilegedRoleError } from './role.js';
 import { runSelfTest, SelfTestSetupError } from './selftest.js';
 import { loadShardsConfig, migrateShards, moveTenant } from './shards.js';
-import { enqueue, jobStatus, openFailures, queueOverview, replayFailedJob } from './queue.js';
+import { enqueue, jobStatus, openFailures, pendingAllocationsOverview, queueOverview, replayFailedJob } from './queue.js';
 import { SchemaVersionError } from './schema.js';
 import { Worker } from './worker.js';
 
@@ -21,7 +21,7 @@ const USAGE = `usage: apportion <command> [options]
   test [file.sql ...]             run apportion's pgTAP suite against DATABASE_URL (a superuser; --verbose: every TAP line)
   enqueue <queue> <task> [json]   enqueue a job (--tenant <uuid> for tenant tasks, --correlation-id <uuid>)
   ping                            readiness round trip through the queue (needs a running worker; --timeout <ms>)
-  status                          queue depths, oldest runnable job, recent failures
+  status                          queue depths, oldest runnable job, pending allocations, recent failures
   failed [list]                   open failures (--correlation-id <uuid> to filter)
   failed replay <job_id>          replay one failed job
   failed replay --correlation-id <uuid>   replay every open failure with that correlation id
@@ -189,9 +189,11 @@ async function main(argv: string[]): Promise<number> {
       }
       case 'status': {
         const queues = await queueOverview(sql);
+        const pending = await pendingAllocationsOverview(sql);
         const failures = await openFailures(sql, null, 10);
-        out(`${table(queues as unknown as Row[], QUEUE_COLUMNS)}\n\nrecent failures:\n${table(failures as unknown as Row[], FAILURE_COLUMNS)}`,
-          { queues, recent_failures: failures });
+        out(`${table(queues as unknown as Row[], QUEUE_COLUMNS)}\n\npending allocations:\n${table(pending as unknown as Row[])}` +
+          `\n\nrecent failures:\n${table(failures as unknown as Row[], FAILURE_COLUMNS)}`,
+          { queues, pending_allocations: pending, recent_failures: failures });
         return 0;
       }
       case 'failed': {

@@ -167,10 +167,12 @@ describe('the packed package, installed into an empty directory', () => {
     // The CLI for people and for machines.
     const status = ok(run(bin, ['status'], { DATABASE_URL: workerUrl }), 'apportion status');
     expect(status).toMatch(/^queue\s+queued\s+queued_runnable/m);
+    expect(status).toMatch(/pending allocations:\n\(none\)/);
     const json = JSON.parse(ok(run(bin, ['status', '--json'], { DATABASE_URL: workerUrl }), 'apportion status --json'));
     const attribution = json.queues.find((q: { queue: string }) => q.queue === 'attribution');
     expect(attribution.open_failures).toBe(1);
     expect(json.recent_failures[0].error_code).toBe('22023');
+    expect(json.pending_allocations).toEqual([]);
     const noTenant = run(bin, ['enqueue', 'attribution', 'allocate_pending', '{"model_version": "pkg-linear"}'], { DATABASE_URL: workerUrl });
     expect(noTenant.status).toBe(2);
     expect(noTenant.stderr).toContain('pass --tenant <uuid>');
