@@ -1,6 +1,7 @@
 -- The tenant-facing API with the tenant as an argument: each *_for function
--- sets app.tenant_id to p_tenant for its own duration (transaction-local,
--- and the caller's setting is put back when it returns), then does what the
+-- sets app.tenant_id to p_tenant for its own duration (enter_tenant:
+-- transaction-local, the caller's setting put back when it returns; on an
+-- error the transaction's own rollback restores it), then does what the
 -- function of the same name without _for does, as the caller, under row
 -- level security. They are what a router (PL/Proxy, docs/scale-out.md)
 -- calls on a tenant's shard, since it routes on an argument; anyone may use
@@ -9,29 +10,47 @@
 -- for any other. Rows for ingest are a json array of objects named as the
 -- table's columns. p_tenant null: 22023.
 
+-- The *_for functions' way in: p_tenant is required (22023 naming the
+-- function), and set for the rest of the call; returns the caller's setting,
+-- which the function puts back when it is done.
+create or replace function apportion.enter_tenant(p_tenant uuid, p_function text)
+returns text
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_previous text := coalesce(current_setting('app.tenant_id', true), '');
+begin
+  if p_tenant is null then
+    raise exception '%: p_tenant is required', p_function using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return v_previous;
+end
+$$;
+grant execute on function apportion.enter_tenant(uuid, text) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;
+comment on function apportion.enter_tenant(uuid, text) is
+  'Sets app.tenant_id to p_tenant for the rest of the transaction and returns the setting it replaced (empty when none), for the *_for functions to put back. Errors: 22023 when p_tenant is null, naming p_function.';
+
 create or replace function apportion.ingest_touchpoints_for(p_tenant uuid, p_rows jsonb)
 returns bigint
 language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_touchpoints_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_touchpoints_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_touchpoints_for: p_rows must be a json array of touchpoints' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.touchpoints (tenant_id, id, customer_id, channel, occurred_at, campaign, external_id, properties)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.channel, r.occurred_at, r.campaign, r.external_id,
          coalesce(r.properties, '{}')
     from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, channel text, occurred_at timestamptz, campaign text,
                                           external_id text, properties jsonb);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -45,16 +64,12 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_events_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_events_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_events_for: p_rows must be a json array of events' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.attribution_events (tenant_id, id, customer_id, occurred_at, revenue_cents, currency,
                                             external_event_id, event_type, raw_payload)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.occurred_at, r.revenue_cents, r.currency,
@@ -62,7 +77,7 @@ begin
     from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, occurred_at timestamptz, revenue_cents bigint, currency text,
                                           external_event_id text, event_type text, raw_payload jsonb);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -76,22 +91,18 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_refunds_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_refunds_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_refunds_for: p_rows must be a json array of refunds' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.refunds (tenant_id, id, event_id, amount_cents, occurred_at, external_refund_id, reason)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.event_id, r.amount_cents, r.occurred_at, r.external_refund_id, r.reason
     from jsonb_to_recordset(p_rows) as r (id uuid, event_id uuid, amount_cents bigint, occurred_at timestamptz,
                                           external_refund_id text, reason text);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -105,14 +116,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'activate_model_for');
 begin
-  if p_tenant is null then
-    raise exception 'activate_model_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   perform apportion.activate_model(p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.activate_model_for(uuid, text) to apportion_ingest;
@@ -134,15 +141,11 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'enqueue_for');
   v_id bigint;
 begin
-  if p_tenant is null then
-    raise exception 'enqueue_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   v_id := apportion.enqueue(p_queue, p_task, p_payload, p_correlation_id, p_run_at, p_priority, p_job_key);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_id;
 end
 $$;
@@ -156,14 +159,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'allocate_event_for');
 begin
-  if p_tenant is null then
-    raise exception 'allocate_event_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.allocate_event(p_event_id, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.allocate_event_for(uuid, uuid, text) to apportion_worker, apportion_allocator;
@@ -177,14 +176,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'recompute_window_for');
 begin
-  if p_tenant is null then
-    raise exception 'recompute_window_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.recompute_window(p_window_start, p_window_end, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.recompute_window_for(uuid, timestamptz, timestamptz, text) to apportion_worker, apportion_allocator;
@@ -204,14 +199,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'train_model_for');
 begin
-  if p_tenant is null then
-    raise exception 'train_model_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.train_model(p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.train_model_for(uuid, text) to apportion_worker, apportion_allocator;
@@ -248,14 +239,10 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'explain_allocation_for');
 begin
-  if p_tenant is null then
-    raise exception 'explain_allocation_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.explain_allocation(p_event_id, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.explain_allocation_for(uuid, uuid, text) to apportion_worker, apportion_allocator;
@@ -268,16 +255,12 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'allocations_for');
 begin
-  if p_tenant is null then
-    raise exception 'allocations_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   perform apportion.require_model(p_model_version);
   return query select a.* from apportion.attribution_allocations a
                 where a.tenant_id = p_tenant and a.model_version = p_model_version order by a.event_id, a.channel;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.allocations_for(uuid, text) to apportion_worker, apportion_reader, apportion_allocator;
@@ -290,15 +273,11 @@ language plpgsql
 set search_path = pg_catalog, pg_temp
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'daily_channel_revenue_for');
 begin
-  if p_tenant is null then
-    raise exception 'daily_channel_revenue_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select d.* from apportion.daily_channel_revenue d where d.tenant_id = p_tenant
                 order by d.day, d.model_version, d.currency, d.channel;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 grant execute on function apportion.daily_channel_revenue_for(uuid) to apportion_ingest, apportion_worker, apportion_reader, apportion_allocator;

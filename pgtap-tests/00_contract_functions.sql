@@ -20,7 +20,7 @@ select functions_are('apportion', array[
     'iso_currencies', 'major_units', 'require_as_of', 'model_lookback', 'pending_allocations_overview',
     'activate_model_for', 'allocate_event_for', 'allocations_for', 'daily_channel_revenue_for', 'enqueue_for',
     'explain_allocation_for', 'ingest_events_for', 'ingest_refunds_for', 'ingest_touchpoints_for', 'recompute_window_for',
-    'train_model_for'
+    'train_model_for', 'enter_tenant'
 ], 'schema apportion holds exactly the functions README documents');
 
 select functions_are('apportion_internal', array[
@@ -48,6 +48,7 @@ select is(
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_for(uuid,text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.enter_tenant(uuid,text)',
     'apportion.ingest_events_for(uuid,jsonb)',
     'apportion.ingest_refunds_for(uuid,jsonb)',
     'apportion.ingest_touchpoints_for(uuid,jsonb)',
@@ -86,6 +87,7 @@ select is(
     'apportion.daily_channel_revenue_for(uuid)',
     'apportion.enqueue(text,text,jsonb,uuid,timestamp with time zone,integer,text)',
     'apportion.enqueue_many(text,text,jsonb,uuid,integer)',
+    'apportion.enter_tenant(uuid,text)',
     'apportion.exact_fraction(numeric,numeric)',
     'apportion.explain_allocation(uuid,text)',
     'apportion.explain_allocation_for(uuid,uuid,text)',
@@ -152,6 +154,7 @@ select is(
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.daily_channel_revenue_for(uuid)',
+    'apportion.enter_tenant(uuid,text)',
     'apportion.iso_currencies()',
     'apportion.major_units(numeric,text)',
     'apportion.markov_summary(text)',
@@ -179,6 +182,7 @@ select is(
     'apportion.current_tenant_id()',
     'apportion.daily_channel_revenue_as_of(timestamp with time zone)',
     'apportion.daily_channel_revenue_for(uuid)',
+    'apportion.enter_tenant(uuid,text)',
     'apportion.exact_fraction(numeric,numeric)',
     'apportion.explain_allocation(uuid,text)',
     'apportion.explain_allocation_for(uuid,uuid,text)',

@@ -79,12 +79,11 @@ returns bigint
 language plpgsql
 as $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'drain_allocations');
   v_model text;
   v_result jsonb;
   v_total bigint := 0;
 begin
-  perform set_config('app.tenant_id', p_tenant::text, true);
   for v_model in select distinct p.model_version from apportion.pending_allocations p
                   where p.tenant_id = p_tenant order by 1 loop
     loop
@@ -95,7 +94,7 @@ begin
                              where p.tenant_id = p_tenant and p.model_version = v_model);
     end loop;
   end loop;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_total;
 end
 $$;

@@ -29,14 +29,10 @@ CREATE FUNCTION apportion.activate_model_for(p_tenant uuid, p_model_version text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'activate_model_for');
 begin
-  if p_tenant is null then
-    raise exception 'activate_model_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   perform apportion.activate_model(p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -94,14 +90,10 @@ CREATE FUNCTION apportion.allocate_event_for(p_tenant uuid, p_event_id uuid, p_m
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'allocate_event_for');
 begin
-  if p_tenant is null then
-    raise exception 'allocate_event_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.allocate_event(p_event_id, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -321,16 +313,12 @@ CREATE FUNCTION apportion.allocations_for(p_tenant uuid, p_model_version text) R
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'allocations_for');
 begin
-  if p_tenant is null then
-    raise exception 'allocations_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   perform apportion.require_model(p_model_version);
   return query select a.* from apportion.attribution_allocations a
                 where a.tenant_id = p_tenant and a.model_version = p_model_version order by a.event_id, a.channel;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -623,15 +611,11 @@ CREATE FUNCTION apportion.daily_channel_revenue_for(p_tenant uuid) RETURNS SETOF
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'daily_channel_revenue_for');
 begin
-  if p_tenant is null then
-    raise exception 'daily_channel_revenue_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select d.* from apportion.daily_channel_revenue d where d.tenant_id = p_tenant
                 order by d.day, d.model_version, d.currency, d.channel;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -699,15 +683,11 @@ CREATE FUNCTION apportion.enqueue_for(p_tenant uuid, p_queue text, p_task text, 
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'enqueue_for');
   v_id bigint;
 begin
-  if p_tenant is null then
-    raise exception 'enqueue_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   v_id := apportion.enqueue(p_queue, p_task, p_payload, p_correlation_id, p_run_at, p_priority, p_job_key);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_id;
 end
 $$;
@@ -741,6 +721,21 @@ begin
       from jsonb_array_elements(p_payloads) with ordinality p
      order by p.ordinality
     returning id;
+end
+$$;
+
+CREATE FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+declare
+  v_previous text := coalesce(current_setting('app.tenant_id', true), '');
+begin
+  if p_tenant is null then
+    raise exception '%: p_tenant is required', p_function using errcode = '22023';
+  end if;
+  perform set_config('app.tenant_id', p_tenant::text, true);
+  return v_previous;
 end
 $$;
 
@@ -939,14 +934,10 @@ CREATE FUNCTION apportion.explain_allocation_for(p_tenant uuid, p_event_id uuid,
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'explain_allocation_for');
 begin
-  if p_tenant is null then
-    raise exception 'explain_allocation_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.explain_allocation(p_event_id, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -955,16 +946,12 @@ CREATE FUNCTION apportion.ingest_events_for(p_tenant uuid, p_rows jsonb) RETURNS
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_events_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_events_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_events_for: p_rows must be a json array of events' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.attribution_events (tenant_id, id, customer_id, occurred_at, revenue_cents, currency,
                                             external_event_id, event_type, raw_payload)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.occurred_at, r.revenue_cents, r.currency,
@@ -972,7 +959,7 @@ begin
     from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, occurred_at timestamptz, revenue_cents bigint, currency text,
                                           external_event_id text, event_type text, raw_payload jsonb);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -982,22 +969,18 @@ CREATE FUNCTION apportion.ingest_refunds_for(p_tenant uuid, p_rows jsonb) RETURN
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_refunds_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_refunds_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_refunds_for: p_rows must be a json array of refunds' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.refunds (tenant_id, id, event_id, amount_cents, occurred_at, external_refund_id, reason)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.event_id, r.amount_cents, r.occurred_at, r.external_refund_id, r.reason
     from jsonb_to_recordset(p_rows) as r (id uuid, event_id uuid, amount_cents bigint, occurred_at timestamptz,
                                           external_refund_id text, reason text);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -1007,23 +990,19 @@ CREATE FUNCTION apportion.ingest_touchpoints_for(p_tenant uuid, p_rows jsonb) RE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'ingest_touchpoints_for');
   v_count bigint;
 begin
-  if p_tenant is null then
-    raise exception 'ingest_touchpoints_for: p_tenant is required' using errcode = '22023';
-  end if;
   if jsonb_typeof(p_rows) is distinct from 'array' then
     raise exception 'ingest_touchpoints_for: p_rows must be a json array of touchpoints' using errcode = '22023';
   end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   insert into apportion.touchpoints (tenant_id, id, customer_id, channel, occurred_at, campaign, external_id, properties)
   select p_tenant, coalesce(r.id, gen_random_uuid()), r.customer_id, r.channel, r.occurred_at, r.campaign, r.external_id,
          coalesce(r.properties, '{}')
     from jsonb_to_recordset(p_rows) as r (id uuid, customer_id text, channel text, occurred_at timestamptz, campaign text,
                                           external_id text, properties jsonb);
   get diagnostics v_count = row_count;
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
   return v_count;
 end
 $$;
@@ -1792,14 +1771,10 @@ CREATE FUNCTION apportion.recompute_window_for(p_tenant uuid, p_window_start tim
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'recompute_window_for');
 begin
-  if p_tenant is null then
-    raise exception 'recompute_window_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.recompute_window(p_window_start, p_window_end, p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -2773,14 +2748,10 @@ CREATE FUNCTION apportion.train_model_for(p_tenant uuid, p_model_version text) R
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 declare
-  v_previous text := current_setting('app.tenant_id', true);
+  v_previous text := apportion.enter_tenant(p_tenant, 'train_model_for');
 begin
-  if p_tenant is null then
-    raise exception 'train_model_for: p_tenant is required' using errcode = '22023';
-  end if;
-  perform set_config('app.tenant_id', p_tenant::text, true);
   return query select * from apportion.train_model(p_model_version);
-  perform set_config('app.tenant_id', coalesce(v_previous, ''), true);
+  perform set_config('app.tenant_id', v_previous, true);
 end
 $$;
 
@@ -4180,6 +4151,12 @@ GRANT ALL ON FUNCTION apportion.enqueue_for(p_tenant uuid, p_queue text, p_task 
 REVOKE ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloads jsonb, p_correlation_id uuid, p_priority integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloads jsonb, p_correlation_id uuid, p_priority integer) TO apportion_ingest;
 GRANT ALL ON FUNCTION apportion.enqueue_many(p_queue text, p_task text, p_payloads jsonb, p_correlation_id uuid, p_priority integer) TO apportion_worker;
+
+REVOKE ALL ON FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) FROM PUBLIC;
+GRANT ALL ON FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) TO apportion_ingest;
+GRANT ALL ON FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) TO apportion_worker;
+GRANT ALL ON FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) TO apportion_reader;
+GRANT ALL ON FUNCTION apportion.enter_tenant(p_tenant uuid, p_function text) TO apportion_allocator;
 
 REVOKE ALL ON FUNCTION apportion.exact_fraction(p_a numeric, p_b numeric, OUT num numeric, OUT den numeric) FROM PUBLIC;
 GRANT ALL ON FUNCTION apportion.exact_fraction(p_a numeric, p_b numeric, OUT num numeric, OUT den numeric) TO apportion_worker;
