@@ -30,8 +30,21 @@ export function suiteFiles(only: string[] = []): string[] {
   return only.length > 0 ? only.map((f) => path.basename(f)) : all;
 }
 
-function onPath(cmd: string): boolean {
+export function onPath(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** libpq's environment for a postgres:// URL (psql and pg_prove read it). */
+export function pgEnv(databaseUrl: string): Record<string, string> {
+  const u = new URL(databaseUrl);
+  return {
+    PGHOST: u.hostname.replace(/^\[|\]$/g, ''),
+    PGPORT: u.port || '5432',
+    PGUSER: decodeURIComponent(u.username),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGDATABASE: decodeURIComponent(u.pathname.slice(1)),
+    ...(u.searchParams.get('sslmode') ? { PGSSLMODE: u.searchParams.get('sslmode')! } : {}),
+  };
 }
 
 /**
@@ -84,19 +97,10 @@ export async function runSelfTest(databaseUrl: string, opts: SelfTestOptions = {
       }
       createdPgtap = true;
     }
-    const u = new URL(databaseUrl);
     const res = spawnSync('pg_prove', ['--ext', '.sql', opts.verbose ? '--verbose' : '--failures', ...files], {
       cwd: PGTAP_DIR,
       stdio: 'inherit',
-      env: {
-        ...process.env,
-        PGHOST: u.hostname.replace(/^\[|\]$/g, ''),
-        PGPORT: u.port || '5432',
-        PGUSER: decodeURIComponent(u.username),
-        PGPASSWORD: decodeURIComponent(u.password),
-        PGDATABASE: decodeURIComponent(u.pathname.slice(1)),
-        ...(u.searchParams.get('sslmode') ? { PGSSLMODE: u.searchParams.get('sslmode')! } : {}),
-      },
+      env: { ...process.env, ...pgEnv(databaseUrl) },
     });
     let ok = res.status === 0;
     if (createdPgtap) {

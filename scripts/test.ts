@@ -14,6 +14,7 @@ import postgres from 'postgres';
 import { startCluster, recreateDatabase, findSystemBinDir, type Server } from './lib/cluster.js';
 import { migrate } from '../orchestrator/migrate.js';
 import { diffSnapshot, dumpSchema } from './lib/schema.js';
+import { onPath, pgEnv } from '../orchestrator/selftest.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // npm test [-- lint|schema|pgtap|vitest ...] [pgtap-tests/x.sql ...] [vitest filters/flags ...]
@@ -28,9 +29,6 @@ const want = (part: string) => only.size === 0 || only.has(part);
 const OS_PACKAGES = ['postgresql-15-pgtap', 'libtap-parser-sourcehandler-pgtap-perl', 'postgresql-15-plpgsql-check',
   'postgresql-15-plproxy', 'chromium'];
 
-function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 function extensionInstalled(binDir: string | undefined, name: string): boolean {
   if (!binDir) return false;
@@ -42,13 +40,13 @@ function extensionInstalled(binDir: string | undefined, name: string): boolean {
 /** Install pgTAP, pg_prove and plpgsql_check when missing and we may. */
 function ensureTools(external: boolean): void {
   const binDir = findSystemBinDir();
-  const missing = !have('pg_prove') || !have('chromium')
+  const missing = !onPath('pg_prove') || !onPath('chromium')
     || (!external && ['pgtap', 'plpgsql_check', 'plproxy'].some((e) => !extensionInstalled(binDir, e)));
   if (!missing) return;
   const cmd = `apt-get update && apt-get install -y ${OS_PACKAGES.join(' ')}`;
   const isRoot = process.getuid?.() === 0;
-  const sudoOk = !isRoot && have('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
-  if (!have('apt-get') || (!isRoot && !sudoOk)) {
+  const sudoOk = !isRoot && onPath('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0;
+  if (!onPath('apt-get') || (!isRoot && !sudoOk)) {
     console.error(`pgTAP, pg_prove, plpgsql_check, PL/Proxy or chromium is missing. Install them with:\n  sudo sh -c '${cmd}'\n(or set DATABASE_URL to a server that has pgTAP, with pg_prove on PATH)`);
     process.exit(2);
   }
@@ -99,20 +97,12 @@ function checkSchema(url: string): boolean {
 }
 
 function pgProve(url: string): boolean {
-  const u = new URL(url);
   const files = pgtapFiles.length > 0 ? pgtapFiles : fs.readdirSync(path.join(root, 'pgtap-tests'))
     .filter((f) => f.endsWith('.sql')).sort().map((f) => path.join('pgtap-tests', f));
   const res = spawnSync('pg_prove', ['--failures', '--ext', '.sql', ...files], {
     cwd: root,
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      PGHOST: u.hostname,
-      PGPORT: u.port || '5432',
-      PGUSER: decodeURIComponent(u.username),
-      PGPASSWORD: decodeURIComponent(u.password),
-      PGDATABASE: decodeURIComponent(u.pathname.slice(1)),
-    },
+    env: { ...process.env, ...pgEnv(url) },
   });
   return res.status === 0;
 }

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgEnv } from '../orchestrator/selftest.js';
+import { databaseName, recreateDatabase } from '../scripts/lib/cluster.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor } from './helpers/orchestrator.js';
 
@@ -62,14 +64,7 @@ beforeAll(async () => {
 
   // A fresh database (not the suite's migrated template) with the service's own table in it.
   db = await testDatabase('package');
-  const admin = postgres(db.url, { max: 1, onnotice: () => {} });
-  const name = `pkg_${process.pid}`;
-  await admin`drop database if exists ${admin(name)} with (force)`;
-  await admin`create database ${admin(name)}`;
-  await admin.end();
-  const u = new URL(db.url);
-  u.pathname = `/${name}`;
-  appDb = u.toString();
+  appDb = await recreateDatabase(db.url, `pkg_${process.pid}`);
   const app = postgres(appDb, { max: 1, onnotice: () => {} });
   await app`create table public.orders (id bigserial primary key, total_cents bigint not null)`;
   await app`insert into public.orders (total_cents) values (1200), (3400)`;
@@ -79,7 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (appDb) {
     const admin = postgres(db.url, { max: 1, onnotice: () => {} });
-    await admin`drop database if exists ${admin(new URL(appDb).pathname.slice(1))} with (force)`;
+    await admin`drop database if exists ${admin(databaseName(appDb))} with (force)`;
     await admin.end();
   }
   await db?.drop();
@@ -199,13 +194,9 @@ describe('the packed package, installed into an empty directory', () => {
     fs.mkdirSync(path.join(dir, 'test'), { recursive: true });
     fs.copyFileSync(path.join(dir, 'node_modules/apportion/examples/pgtap/attribution_integration_test.sql'),
       path.join(dir, 'test/attribution_integration_test.sql'));
-    const u = new URL(appDb);
     const sql = spawnSync('psql', [appDb, '-qAtc', 'create extension if not exists pgtap'], { encoding: 'utf8' });
     expect(sql.status, sql.stderr).toBe(0);
-    const res = run('pg_prove', ['--verbose', 'test/attribution_integration_test.sql'], {
-      PGHOST: u.hostname, PGPORT: u.port, PGUSER: decodeURIComponent(u.username),
-      PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: u.pathname.slice(1),
-    });
+    const res = run('pg_prove', ['--verbose', 'test/attribution_integration_test.sql'], pgEnv(appDb));
     expect(res.status, `${res.stdout}\n${res.stderr}`).toBe(0);
     expect(res.stdout).toContain('ok 5 - another tenant sees none of it');
   });

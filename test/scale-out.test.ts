@@ -14,6 +14,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateShards, moveTenant, type MoveStep, type ShardsConfig } from '../orchestrator/shards.js';
+import { databaseName, recreateDatabase } from '../scripts/lib/cluster.js';
 import { loginRoleUrl, type GroupRole } from '../scripts/lib/roles.js';
 import { testDatabase, type TestDatabase } from './helpers/db.js';
 import { startOrchestrator, waitFor, type RunningOrchestrator } from './helpers/orchestrator.js';
@@ -47,12 +48,6 @@ let router: postgres.Sql;
 const shardAdmins: postgres.Sql[] = [];
 const data = new Map<string, { events: ConversionEvent[]; touches: Touch[] }>();
 const orchestrators: RunningOrchestrator[] = [];
-
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 /** The router as a login in one group role. */
 async function routerAs(group: GroupRole): Promise<postgres.Sql> {
@@ -98,8 +93,10 @@ beforeAll(async () => {
   admin = postgres(db.url, { max: 1, onnotice: () => {} });
   const suffix = randomBytes(3).toString('hex');
   const names = { router: `so_router_${suffix}`, shards: [`so_shard0_${suffix}`, `so_shard1_${suffix}`] };
-  for (const n of [names.router, ...names.shards]) await admin`create database ${admin(n)}`;
-  cfg = { router: withDb(db.url, names.router), shards: names.shards.map((n) => withDb(db.url, n)) };
+  cfg = {
+    router: await recreateDatabase(db.url, names.router),
+    shards: await Promise.all(names.shards.map((n) => recreateDatabase(db.url, n))),
+  };
   await migrateShards(cfg);
   router = postgres(cfg.router, { max: 1, onnotice: () => {} });
   for (const s of cfg.shards) shardAdmins.push(postgres(s, { max: 1, onnotice: () => {} }));
@@ -127,7 +124,7 @@ afterAll(async () => {
   await router?.end();
   for (const s of shardAdmins) await s.end();
   if (cfg) {
-    for (const url of [cfg.router, ...cfg.shards]) await admin`drop database if exists ${admin(new URL(url).pathname.slice(1))} with (force)`;
+    for (const url of [cfg.router, ...cfg.shards]) await admin`drop database if exists ${admin(databaseName(url))} with (force)`;
   }
   await admin?.end();
   await db?.drop();

@@ -18,6 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { migrateShards, type ShardsConfig } from '../../orchestrator/shards.js';
+import { recreateDatabase } from '../lib/cluster.js';
 import { loginRoleUrl, type GroupRole } from '../lib/roles.js';
 import { stat, type Stat } from './lib/stats.js';
 
@@ -44,12 +45,6 @@ export interface ScaleOutResult {
   stats: Record<string, Stat>;
 }
 
-function withDb(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
 async function loadShardTenant(shard: postgres.Sql, tenant: string, seed: number, events: number): Promise<void> {
   await shard.begin(async (tx) => {
     await tx`select setseed(${seed})`;
@@ -71,11 +66,8 @@ export async function benchScaleOut(url: string, opts: { shrink?: number; log?: 
   const eventsPerTenant = Math.max(100, Math.floor(10_000 / (opts.shrink ?? 1)));
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   const names = ['bench_so_router', 'bench_so_shard0', 'bench_so_shard1'];
-  for (const n of names) {
-    await admin`drop database if exists ${admin(n)} with (force)`;
-    await admin`create database ${admin(n)}`;
-  }
-  const cfg: ShardsConfig = { router: withDb(url, names[0]!), shards: [withDb(url, names[1]!), withDb(url, names[2]!)] };
+  const [routerUrl, ...shardUrls] = await Promise.all(names.map((n) => recreateDatabase(url, n)));
+  const cfg: ShardsConfig = { router: routerUrl!, shards: shardUrls };
   const opened: postgres.Sql[] = [];
   const open = (u: string, max = 1) => {
     const s = postgres(u, { max, onnotice: () => {} });
