@@ -66,7 +66,8 @@ comment on function apportion.reclaim_expired_leases(integer) is
 
 -- Claim up to p_limit runnable jobs of p_queues for p_worker_id with a lease:
 -- system jobs first, then by priority, run_at and id. Jobs whose lease
--- expired are reclaimed first. Only queues with handlers are claimed.
+-- expired are reclaimed first. Jobs of a task without a handler are parked
+-- (prepare_job, queue_tasks_changed) and never claimed.
 create or replace function apportion.claim_jobs(
   p_worker_id text,
   p_queues text[],
@@ -98,7 +99,9 @@ set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 declare
-  v_queues text[];
+  v_setting text;
+  v_expired boolean;
+  v_due boolean;
   v_ids bigint[] := '{}'::bigint[];
   v_tenants uuid[];
   v_job_queues text[];
@@ -115,22 +118,23 @@ begin
   if p_lease_seconds is null or p_lease_seconds < 1 then
     raise exception 'claim_jobs: lease must be at least 1 second (got %)', p_lease_seconds using errcode = '22023';
   end if;
-  select array_agg(distinct t.queue) into v_queues
-    from apportion.queue_tasks t where t.queue = any (p_queues) and t.handler is not null;
-
   -- A claim lost in a crash only leaves its jobs queued, so its commit need
-  -- not wait for the WAL flush (this transaction only).
-  perform set_config('synchronous_commit', 'off', true);
-  -- Probed first: most claims find no expired lease.
-  if exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()) then
+  -- not wait for the WAL flush (this transaction only). Probed in the same
+  -- statement (each statement counts on an idle worker's path from a job's
+  -- arrival to its handler): most claims find no expired lease and no
+  -- scheduled job that is due.
+  select set_config('synchronous_commit', 'off', true),
+         exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
+         exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now())
+    into v_setting, v_expired, v_due;
+  if v_expired then
     perform apportion.reclaim_expired_leases(p_limit);
   end if;
 
   for v_try in 1..5 loop
     begin
-      -- Scheduled jobs that are due join the claim index first, oldest first
-      -- (probed: most claims find none).
-      if exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()) then
+      -- Scheduled jobs that are due join the claim index first, oldest first.
+      if v_due then
         update apportion.jobs_live j
            set scheduled = false
          where j.ctid = any (array(select s.ctid from apportion.jobs_live s
@@ -143,7 +147,7 @@ begin
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
+         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (p_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked

@@ -210,9 +210,10 @@ begin
     from apportion.claim_jobs(p_worker_id, p_queues, p_limit, p_lease_seconds) c;
 
   if cardinality(v_ids) between 1 and p_run_max then
-    select array_agg(c.id) into v_run_ids
-      from unnest(v_ids, v_tenants) as c (id, tenant_id)
-     where c.tenant_id is not distinct from v_tenants[1];
+    -- (A lone job, the usual case here, needs no statement to pick it.)
+    v_run_ids := case when cardinality(v_ids) = 1 then v_ids
+                      else array(select c.id from unnest(v_ids, v_tenants) as c (id, tenant_id)
+                                  where c.tenant_id is not distinct from v_tenants[1]) end;
     perform set_config('synchronous_commit', v_synchronous_commit, true),
             set_config('app.tenant_id', coalesce(v_tenants[1]::text, ''), true);
     select array_agg(o) into v_outcomes from apportion.run_jobs(p_worker_id, v_run_ids) o;
