@@ -6,7 +6,9 @@
 //   batched: its documented high-throughput preset (performance page):
 //            concurrentJobs 24, maxPoolSize 25, localQueue.size 500,
 //            completeJobBatchDelay 0, failJobBatchDelay 0.
-// It installs its own schema, graphile_worker. The (c) handler opens its own
+// Each mode installs its own schema (graphile_worker, graphile_worker_batched),
+// so both can have workers listening at once (the idle-latency workload runs
+// every system side by side) without taking each other's jobs. The (c) handler opens its own
 // transaction on the worker's pool (helpers.withPgClient), sets the tenant
 // locally, inserts the row and commits; graphile-worker then completes the
 // job in a separate statement.
@@ -20,9 +22,12 @@ const quiet = new Logger(() => (level, message) => {
   if (level === 'error') console.error(`graphile-worker: ${message}`);
 });
 
+const schemaOf = (mode: GraphileMode) => (mode === 'default' ? 'graphile_worker' : 'graphile_worker_batched');
+
 function workerOptions(url: string, mode: GraphileMode) {
   return {
     connectionString: url,
+    schema: schemaOf(mode),
     concurrentJobs: 24,
     maxPoolSize: 25,
     ...(mode === 'batched' ? { localQueue: { size: 500 }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } : {}),
@@ -32,13 +37,16 @@ function workerOptions(url: string, mode: GraphileMode) {
 export function graphileSystem(adminUrl: string, peerUrl: string, mode: GraphileMode): QueueSystem {
   const admin = postgres(adminUrl, { max: 2, onnotice: () => {} });
   let utils: WorkerUtils | undefined;
-  const getUtils = async () => (utils ??= await makeWorkerUtils({ connectionString: peerUrl, logger: quiet }));
+  const schema = schemaOf(mode);
+  const jobs = admin(schema + '._private_jobs');
+  const tasks = admin(schema + '._private_tasks');
+  const getUtils = async () => (utils ??= await makeWorkerUtils({ connectionString: peerUrl, schema, logger: quiet }));
   return {
     key: `graphile-${mode}`,
     label: `graphile-worker ${mode}`,
     settings: mode === 'default'
-      ? 'defaults (pollInterval 2 s, LISTEN/NOTIFY, no local queue, no completion batching) except concurrentJobs 24 and maxPoolSize 25 as on its performance page (its default concurrentJobs is 1)'
-      : 'documented batched preset: concurrentJobs 24, maxPoolSize 25, localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0',
+      ? 'defaults (pollInterval 2 s, LISTEN/NOTIFY, no local queue, no completion batching) except concurrentJobs 24 and maxPoolSize 25 as on its performance page (its default concurrentJobs is 1); schema graphile_worker'
+      : 'documented batched preset: concurrentJobs 24, maxPoolSize 25, localQueue { size: 500 }, completeJobBatchDelay 0, failJobBatchDelay 0; its own schema, graphile_worker_batched',
     workloads: { noop: true, latency: true, tenant: true, noisy: true },
     fairness: 'none available: jobs are taken by priority, run_at and id whatever their tenant; a named queue per tenant (job queue_name) would run each tenant\'s jobs one at a time, A\'s backlog included, so it is not used',
     async setup() {
@@ -102,26 +110,26 @@ export function graphileSystem(adminUrl: string, peerUrl: string, mode: Graphile
       await (await getUtils()).addJobs(jobs.map((j) => ({ identifier: 'tenant_row', payload: j })));
     },
     async remaining(kind) {
-      const [r] = await admin`select count(*)::int as n from graphile_worker._private_jobs j
-                               join graphile_worker._private_tasks t on t.id = j.task_id where t.identifier = ${kind}`;
+      const [r] = await admin`select count(*)::int as n from ${jobs} j
+                               join ${tasks} t on t.id = j.task_id where t.identifier = ${kind}`;
       return r!.n;
     },
     async pendingRefs(run) {
       // A completed job is deleted; whatever is left is not completed.
       const rows = await admin<{ ref: string }[]>`
-        select j.payload->>'ref' as ref from graphile_worker._private_jobs j
-          join graphile_worker._private_tasks t on t.id = j.task_id
+        select j.payload->>'ref' as ref from ${jobs} j
+          join ${tasks} t on t.id = j.task_id
          where t.identifier = 'tenant_row' and j.payload->>'run' = ${run}`;
       return new Set(rows.map((r) => r.ref));
     },
     async discard(run) {
-      await admin`delete from graphile_worker._private_jobs where payload->>'run' = ${run}`;
+      await admin`delete from ${jobs} where payload->>'run' = ${run}`;
     },
     async recoverAfterKill() {
       // Jobs locked by a dead worker stay locked for 4 hours; the documented
       // remedy when you know a worker is dead is forceUnlockWorkers.
       const rows = await admin<{ locked_by: string; n: number }[]>`
-        select locked_by, count(*)::int as n from graphile_worker._private_jobs where locked_by is not null group by locked_by`;
+        select locked_by, count(*)::int as n from ${jobs} where locked_by is not null group by locked_by`;
       const locked = rows.reduce((a, r) => a + r.n, 0);
       if (rows.length > 0) await (await getUtils()).forceUnlockWorkers(rows.map((r) => r.locked_by));
       return `${locked} jobs were locked by the killed process's ${rows.length} worker id(s) (they would wait 4 h); released with workerUtils.forceUnlockWorkers()`;

@@ -6,7 +6,8 @@
 // invocation, same workloads for all:
 //   (a) no-op burn-down: N jobs enqueued in one batch call, then drained;
 //   (b) idle latency: jobs enqueued one at a time ~10 ms apart while the
-//       workers listen; enqueue to handler start;
+//       worker listens, the systems alternating in blocks of 100 jobs;
+//       enqueue to handler start;
 //   (c) tenant-scoped transactional work: each job, for one of 50 tenants,
 //       inserts one row into a table under RLS and completes;
 //   (d) noisy neighbour: tenant A enqueues a backlog of (c) jobs in
@@ -16,8 +17,8 @@
 //   plus the raw SQL bound (pgbench: claim 100 with SKIP LOCKED + delete)
 //   and, per system, a SIGKILL halfway through a (c) run, a restart, and a
 //   count of jobs whose row and completion disagree.
-// Systems run interleaved, each round starting one system later (A B C,
-// B C A, C A B, ...), for R rounds; figures are
+// Systems run one after another (but (b), alternating in blocks), each round
+// starting one system later (A B C, B C A, C A B, ...), for R rounds; figures are
 // medians with min..max and the ratio apportion / peer per round.
 // Writes bench-results/peers.json, the `peers` section of docs/benchmarks.md
 // and docs/benchmarks-peers.svg; --shrink N (smoke run) writes only
@@ -46,6 +47,7 @@ const shrink = numberFlag(args, '--shrink', 1);
 const ROUNDS = numberFlag(args, '--rounds', 3);
 const N = Math.max(1000, Math.round(50_000 / shrink));
 const LATENCY = Math.max(50, Math.round(500 / shrink));
+const LATENCY_BLOCK = Math.max(10, Math.round(100 / shrink));
 const TENANT_JOBS = Math.max(500, Math.round(10_000 / shrink));
 const KILL_JOBS = Math.max(1000, Math.round(10_000 / shrink));
 const NOISY_JOBS = Math.max(2000, Math.round(20_000 / shrink));
@@ -162,30 +164,48 @@ function inTurn<T>(xs: T[], round: number): T[] {
   return xs.map((_, i) => xs[(i + round - 1) % xs.length]!);
 }
 
-async function latency(admin: postgres.Sql, s: QueueSystem, run: string): Promise<number[]> {
-  // Settled first, as every workload after (a): otherwise the first system
-  // measured shares the cores with autovacuum and the checkpoint that the
-  // drains and the raw bound before it left behind.
+/**
+ * Workload (b), the systems in alternating blocks: each system in turn (this
+ * round's order) starts its worker, takes a block of LATENCY_BLOCK jobs
+ * enqueued one at a time ~10 ms apart, and stops; then the next system; until
+ * every system has had LATENCY jobs. Each system is measured alone, as an
+ * idle worker, and all of them over the same stretch of the machine's time,
+ * so a slow spell on this shared 2-core machine lands on every system instead
+ * of on whichever one happened to be measured then.
+ */
+async function latencyInBlocks(admin: postgres.Sql, systems: QueueSystem[], run: string): Promise<Map<string, number[]>> {
+  // Settled first, as every workload after (a): otherwise the first blocks
+  // share the cores with autovacuum and the checkpoint that the drains and
+  // the raw bound before them left behind.
   await admin`vacuum analyze`;
   await admin`checkpoint`;
-  const w = await s.startWorker();
-  await sleep(300);
-  const enqueuedAt = new Map<number, number>();
-  for (let i = 0; i < LATENCY; i++) {
-    enqueuedAt.set(i, wallMs());
-    await s.enqueueNoop(i, run);
-    await sleep(10);
+  const lat = new Map<string, number[]>(systems.map((s) => [s.key, []]));
+  for (let first = 0; first < LATENCY; first += LATENCY_BLOCK) {
+    for (const s of systems) {
+      const w = await s.startWorker();
+      await sleep(300);
+      const enqueuedAt = new Map<number, number>();
+      const end = Math.min(LATENCY, first + LATENCY_BLOCK);
+      for (let seq = first; seq < end; seq++) {
+        enqueuedAt.set(seq, wallMs());
+        await s.enqueueNoop(seq, run);
+        await sleep(10);
+      }
+      await waitDone(s, w, 'noop', end - first, 'latency block');
+      const starts = await w.starts(run);
+      await w.stop();
+      for (const [seq, t] of enqueuedAt) {
+        const st = starts.get(seq);
+        if (st !== undefined) lat.get(s.key)!.push(st - t);
+      }
+    }
   }
-  await waitDone(s, w, 'noop', LATENCY, 'latency run');
-  const starts = await w.starts(run);
-  await w.stop();
-  const lat: number[] = [];
-  for (const [seq, t] of enqueuedAt) {
-    const st = starts.get(seq);
-    if (st !== undefined) lat.push(st - t);
+  for (const s of systems) {
+    const xs = lat.get(s.key)!;
+    if (xs.length !== LATENCY) throw new Error(`${s.label}: handler start known for ${xs.length} of ${LATENCY} latency jobs`);
+    xs.sort((a, b) => a - b);
   }
-  if (lat.length !== LATENCY) throw new Error(`${s.label}: handler start known for ${lat.length} of ${LATENCY} latency jobs`);
-  return lat.sort((a, b) => a - b);
+  return lat;
 }
 
 async function rowCheck(admin: postgres.Sql, run: string, n: number): Promise<string | null> {
@@ -360,15 +380,15 @@ function markdown(r: PeersResult, m: Machine, date: string): string {
   for (const s of r.systems) out.push(`- **${s.label}**: ${s.settings}.`);
   out.push('');
   out.push('### Workloads', '');
-  const st = r.setup as { jobs: number; latencyJobs: number; tenantJobs: number; killJobs: number; rounds: number; tenants: number };
+  const st = r.setup as { jobs: number; latencyJobs: number; latencyBlock: number; tenantJobs: number; killJobs: number; rounds: number; tenants: number };
   out.push(`- (a) no-op burn-down: ${r0(st.jobs)} jobs enqueued in one batch (apportion: one transaction of enqueue_many calls of 10,000; graphile-worker addJobs; pg-boss insert), then drained; enqueue rate = jobs / time of that call; drain rate = jobs / time from the enqueue's return until the database records every job completed.`);
-  out.push(`- (b) idle latency: ${st.latencyJobs} jobs enqueued one at a time ~10 ms apart while the worker listens. Clock basis, the same for all: the host's wall clock; enqueue = taken in the driver just before the enqueue call is sent; handler start = for the peers, the wall clock at handler entry in Node; for apportion, whose handlers run in the database, clock_timestamp() at handler entry (attempt_log->0->>'started_at'). Node and PostgreSQL read the same clock on one machine.`);
+  out.push(`- (b) idle latency: ${st.latencyJobs} jobs per system, enqueued one at a time ~10 ms apart while its worker listens, in blocks of ${st.latencyBlock}: each system in turn starts its worker, takes a block and stops, until every system has had all its jobs (so each system is measured alone, and all of them over the same stretch of the machine's time). Clock basis, the same for all: the host's wall clock; enqueue = taken in the driver just before the enqueue call is sent; handler start = for the peers, the wall clock at handler entry in Node; for apportion, whose handlers run in the database, clock_timestamp() at handler entry (attempt_log->0->>'started_at'). Node and PostgreSQL read the same clock on one machine.`);
   out.push(`- (c) tenant-scoped transactional work: ${r0(st.tenantJobs)} jobs over ${st.tenants} tenants, interleaved (job i belongs to tenant i mod ${st.tenants}, the same order for every system); each job inserts one row into bench_peers.tenant_rows (RLS forced, tenant from the transaction-local app.tenant_id) and completes. apportion: a bench-only task registered in the bench database only, run by run_jobs inside the job's transaction. Peers: the handler opens its own transaction, sets the tenant locally, inserts, commits; the queue then marks the job complete separately. Every run's rows are checked: one row per job.`);
   const sd = r.setup as { noisyJobs?: number; noisyCall?: number; noisyBEveryMs?: number };
   if (sd.noisyJobs) out.push(`- (d) noisy neighbour: tenant A enqueues ${r0(sd.noisyJobs)} (c) jobs in calls of ${r0(sd.noisyCall!)}, one after another, while tenant B enqueues one (c) job every ${sd.noisyBEveryMs} ms until A's are all completed; B's latency from the enqueue call to handler start (clock basis as in (b)); A's rate = A's jobs / time from its first enqueue until the database records all of them completed. Each system as it suggests for fairness across tenants: ${r.systems.filter((x) => x.fairness).map((x) => `${x.label}: ${x.fairness}`).join('; ')}.`);
   out.push(`- Kill test: ${r0(st.killJobs)} (c) jobs; the worker runs in a child process, SIGKILLed once half the rows are written; then recovered as stated, a fresh worker finishes, and every job is checked: completed without its row (lost), more than one row (duplicated), row written but job not completed.`);
   out.push(`- Raw SQL bound: pgbench, ${PGBENCH_CLIENTS} clients, \`claim 100 ... for update skip locked\` + delete, one statement per transaction, on a bare table, once per round.`);
-  out.push(`- ${st.rounds} rounds, systems interleaved within each workload, each round starting one system later (A B C D, B C D A, ...); the idle-latency runs start after a vacuum analyze and a checkpoint; median (min..max) over rounds.`, '');
+  out.push(`- ${st.rounds} rounds, systems one after another within each workload except (b), each round starting one system later (A B C D, B C D A, ...); (b) alternates them block by block in that order; the idle-latency run starts after a vacuum analyze and a checkpoint; median (min..max) over rounds.`, '');
   out.push('### Figures', '');
   out.push('| system | (a) enqueue, jobs/s | (a) drain, jobs/s | (b) p50 ms | (b) p95 ms | (b) p99 ms | (c) rows + completions, jobs/s |');
   out.push('|---|---:|---:|---:|---:|---:|---:|');
@@ -474,8 +494,9 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
     const rb = await bareTableBound(admin, url, 'bench_peers.raw', N, PGBENCH_CLIENTS);
     if (rb !== null) raw.push(rb);
     log(`round ${round} raw SQL bound: ${rb === null ? 'no pgbench' : r0(rb) + '/s'}`);
+    const latencies = await latencyInBlocks(admin, inTurn(systems, round).filter((x) => x.workloads.latency), `lat-${round}`);
     for (const s of inTurn(systems, round).filter((x) => x.workloads.latency)) {
-      const lat = await latency(admin, s, `lat-${round}`);
+      const lat = latencies.get(s.key)!;
       const r = runs.get(s.key)!;
       r.p50.push(percentile(lat, 50));
       r.p95.push(percentile(lat, 95));
@@ -536,7 +557,7 @@ await runOnBenchDatabase('apportion_bench_peers', async (url) => {
     }
   }
   const result: PeersResult = {
-    setup: { jobs: N, latencyJobs: LATENCY, tenantJobs: TENANT_JOBS, killJobs: KILL_JOBS, noisyJobs: NOISY_JOBS, noisyCall: NOISY_CALL, noisyBEveryMs: NOISY_B_EVERY_MS, tenants: 50, rounds: ROUNDS, pgbenchClients: PGBENCH_CLIENTS, durable: true, seconds: Math.round((Date.now() - t0) / 1000) },
+    setup: { jobs: N, latencyJobs: LATENCY, latencyBlock: LATENCY_BLOCK, tenantJobs: TENANT_JOBS, killJobs: KILL_JOBS, noisyJobs: NOISY_JOBS, noisyCall: NOISY_CALL, noisyBEveryMs: NOISY_B_EVERY_MS, tenants: 50, rounds: ROUNDS, pgbenchClients: PGBENCH_CLIENTS, durable: true, seconds: Math.round((Date.now() - t0) / 1000) },
     systems: [...results.values()],
     rawBoundPerSecond: raw.length ? stat(raw) : null,
     ratios,
