@@ -391,7 +391,6 @@ CREATE FUNCTION apportion.claim_jobs(p_worker_id text, p_queues text[], p_limit 
     AS $$
 #variable_conflict use_column
 declare
-  v_setting text;
   v_expired boolean;
   v_due boolean;
   v_ids bigint[] := '{}'::bigint[];
@@ -415,10 +414,10 @@ begin
   -- statement (each statement counts on an idle worker's path from a job's
   -- arrival to its handler): most claims find no expired lease and no
   -- scheduled job that is due.
-  select set_config('synchronous_commit', 'off', true),
-         exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
+  select exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
          exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now())
-    into v_setting, v_expired, v_due;
+    into v_expired, v_due
+    from set_config('synchronous_commit', 'off', true) as s;
   if v_expired then
     perform apportion.reclaim_expired_leases(p_limit);
   end if;
