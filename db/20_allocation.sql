@@ -276,11 +276,13 @@ comment on function apportion.allocation_rows(uuid, text, interval, text, numeri
 -- Settings pinned for speed, not results: no JIT, no parallel workers, and
 -- channels grouped by sorting, which hands the money math its rows in event
 -- order.
--- A few named events (allocate_event) go through a static statement, whose
--- plan PL/pgSQL caches (allocate_event asks for the generic one). A batch of
--- more events (the live path) or a window goes through EXECUTE, so it is
--- planned afresh for its model and its size: a cached statement may switch
--- to a generic plan made for a guessed few hundred events.
+-- Named events, up to a live-path batch of 1,000 (allocate_event, the live
+-- path), go through a static statement, whose plan PL/pgSQL caches (both ask
+-- for the generic one): planning the engine's query afresh costs about as
+-- much as running it over 500 events (4.2 ms and 5.2 ms, measured), and the
+-- generic plan (an index probe per event, the model's branches chosen at run
+-- time) runs such a batch nearly as fast. More events, or a window, go
+-- through EXECUTE, planned afresh for the model and the size.
 create or replace function apportion.compute_allocations(
   p_model_version text,
   p_event_ids uuid[],
@@ -320,7 +322,7 @@ begin
      where e.tenant_id = v_tenant and e.model_version = p_model_version;
   end if;
 
-  if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
+  if p_event_ids is not null and cardinality(p_event_ids) <= 1000 then
     return query
     select r.* from apportion.allocation_rows(
       v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,

@@ -498,7 +498,7 @@ begin
      where e.tenant_id = v_tenant and e.model_version = p_model_version;
   end if;
 
-  if p_event_ids is not null and cardinality(p_event_ids) <= 16 then
+  if p_event_ids is not null and cardinality(p_event_ids) <= 1000 then
     return query
     select r.* from apportion.allocation_rows(
       v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
@@ -3824,7 +3824,7 @@ CREATE TRIGGER attribution_allocations_history_delete AFTER DELETE ON apportion.
 
 CREATE TRIGGER attribution_allocations_history_update AFTER UPDATE ON apportion.attribution_allocations REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.record_allocation_history();
 
-CREATE TRIGGER attribution_events_check_tenant BEFORE INSERT OR UPDATE ON apportion.attribution_events FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+CREATE TRIGGER attribution_events_check_tenant BEFORE INSERT OR UPDATE ON apportion.attribution_events FOR EACH ROW WHEN (((new.tenant_id IS NULL) OR (new.tenant_id IS DISTINCT FROM apportion.current_tenant_id()))) EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
 CREATE TRIGGER attribution_events_enqueue_allocation AFTER INSERT ON apportion.attribution_events REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.enqueue_new_events();
 
@@ -3832,7 +3832,7 @@ CREATE TRIGGER attribution_models_half_life_factors AFTER INSERT ON apportion.at
 
 CREATE TRIGGER attribution_models_immutable BEFORE UPDATE ON apportion.attribution_models FOR EACH ROW EXECUTE FUNCTION apportion_internal.forbid_model_change();
 
-CREATE TRIGGER channels_check_tenant BEFORE INSERT OR UPDATE ON apportion.channels FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+CREATE TRIGGER channels_check_tenant BEFORE INSERT OR UPDATE ON apportion.channels FOR EACH ROW WHEN (((new.tenant_id IS NULL) OR (new.tenant_id IS DISTINCT FROM apportion.current_tenant_id()))) EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
 CREATE TRIGGER jobs_cap AFTER INSERT ON apportion.jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.enforce_queued_job_caps();
 
@@ -3858,7 +3858,7 @@ CREATE TRIGGER refunds_check_and_split AFTER INSERT ON apportion.refunds REFEREN
 
 CREATE TRIGGER refunds_check_tenant BEFORE INSERT ON apportion.refunds FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
-CREATE TRIGGER touchpoints_check_tenant BEFORE INSERT OR UPDATE ON apportion.touchpoints FOR EACH ROW EXECUTE FUNCTION apportion_internal.check_tenant_write();
+CREATE TRIGGER touchpoints_check_tenant BEFORE INSERT OR UPDATE ON apportion.touchpoints FOR EACH ROW WHEN (((new.tenant_id IS NULL) OR (new.tenant_id IS DISTINCT FROM apportion.current_tenant_id()))) EXECUTE FUNCTION apportion_internal.check_tenant_write();
 
 CREATE TRIGGER touchpoints_restate_allocations AFTER INSERT ON apportion.touchpoints REFERENCING NEW TABLE AS new_touches FOR EACH STATEMENT EXECUTE FUNCTION apportion_internal.restate_for_late_touches();
 
