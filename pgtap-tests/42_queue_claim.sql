@@ -15,7 +15,7 @@
 -- Tenant B = bbbbbbbb-0000-4000-8000-00000000000b
 begin;
 \ir lib/isolate.sql
-select plan(40);
+select plan(41);
 
 delete from apportion.worker_failed_jobs;
 delete from apportion.jobs;
@@ -212,6 +212,27 @@ reset role;
 select is((select count(*) from apportion.jobs_live where scheduled), 4996::bigint, 'the rest stay scheduled');
 select throws_ok($$update apportion.jobs_live set run_at = 'infinity' where scheduled$$, '22023',
   'run_at must be a finite timestamp (got infinity)', 'run_at cannot be moved to infinity either');
+
+-- A job that goes back to queued after its queue lost every handler waits
+-- too: the registry parks only the jobs queued when it changes, and a job
+-- running then comes back (released here; a retry or an expired lease
+-- alike) unparked.
+delete from apportion.jobs;
+update apportion.queue_tasks set handler = 'apportion.task_noop' where queue = 'llm' and task = 'complete';
+select set_config('app.tenant_id', 'aaaaaaaa-0000-4000-8000-00000000000a', true);
+set local role apportion_ingest;
+select apportion.enqueue('llm', 'complete', '{"prompt": "again"}') as llm_again \gset
+reset role;
+select set_config('app.tenant_id', '', true);
+set local role apportion_worker;
+select count(*) as llm_claimed from apportion.claim_jobs('w-llm', array['llm'], 10, 30) \gset
+reset role;
+update apportion.queue_tasks set handler = null where queue = 'llm' and task = 'complete';
+set local role apportion_worker;
+select apportion.release_jobs('w-llm', array[:llm_again]::bigint[]) as llm_released \gset
+select is_empty($$select job_id from apportion.claim_jobs('w-llm', array['attribution', 'housekeeping', 'maintenance', 'llm'], 10, 30)$$,
+  'a job given back after its queue lost its only handler is not claimed again');
+reset role;
 
 select * from finish();
 rollback;

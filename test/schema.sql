@@ -393,6 +393,7 @@ CREATE FUNCTION apportion.claim_jobs(p_worker_id text, p_queues text[], p_limit 
 declare
   v_expired boolean;
   v_due boolean;
+  v_queues text[];
   v_ids bigint[] := '{}'::bigint[];
   v_tenants uuid[];
   v_job_queues text[];
@@ -414,9 +415,15 @@ begin
   -- statement (each statement counts on an idle worker's path from a job's
   -- arrival to its handler): most claims find no expired lease and no
   -- scheduled job that is due.
+  -- The queues asked for that have a handler at all: a job of a task
+  -- without one is parked when it is queued, but a job running when its
+  -- queue lost its last handler comes back (retried, released, its lease
+  -- expired) unparked, and must wait too.
   select exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
-         exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now())
-    into v_expired, v_due
+         exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()),
+         (select array_agg(distinct t.queue) from apportion.queue_tasks t
+           where t.queue = any (p_queues) and t.handler is not null)
+    into v_expired, v_due, v_queues
     from set_config('synchronous_commit', 'off', true) as s;
   if v_expired then
     perform apportion.reclaim_expired_leases(p_limit);
@@ -438,7 +445,7 @@ begin
       with picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (p_queues)
+         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
