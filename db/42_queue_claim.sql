@@ -118,15 +118,17 @@ begin
   if p_lease_seconds is null or p_lease_seconds < 1 then
     raise exception 'claim_jobs: lease must be at least 1 second (got %)', p_lease_seconds using errcode = '22023';
   end if;
-  -- A claim lost in a crash only leaves its jobs queued, so its commit need
-  -- not wait for the WAL flush (this transaction only). Probed in the same
-  -- statement (each statement counts on an idle worker's path from a job's
-  -- arrival to its handler): most claims find no expired lease and no
-  -- scheduled job that is due.
-  -- The queues asked for that have a handler at all: a job of a task
-  -- without one is parked when it is queued, but a job running when its
-  -- queue lost its last handler comes back (retried, released, its lease
-  -- expired) unparked, and must wait too.
+  -- One statement (each one counts on an idle worker's path from a job's
+  -- arrival to its handler) reads:
+  -- - whether a lease expired and whether a scheduled job is due (most
+  --   claims find neither);
+  -- - the queues asked for that have a handler at all: a job of a task
+  --   without one is parked when it is queued, but a job running when its
+  --   queue lost its last handler comes back (retried, released, its lease
+  --   expired) unparked, and must wait too;
+  -- and sets synchronous_commit off for this transaction: a claim lost in a
+  -- crash only leaves its jobs queued, so its commit need not wait for the
+  -- WAL flush.
   select exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
          exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()),
          (select array_agg(distinct t.queue) from apportion.queue_tasks t

@@ -7,11 +7,11 @@
 //            concurrentJobs 24, maxPoolSize 25, localQueue.size 500,
 //            completeJobBatchDelay 0, failJobBatchDelay 0.
 // Each mode installs its own schema (graphile_worker, graphile_worker_batched),
-// so both can have workers listening at once (the idle-latency workload runs
-// every system side by side) without taking each other's jobs. The (c) handler opens its own
-// transaction on the worker's pool (helpers.withPgClient), sets the tenant
-// locally, inserts the row and commits; graphile-worker then completes the
-// job in a separate statement.
+// so the two never share a job table: jobs one mode left behind (a kill
+// test's, a run cut off at its time limit) are never taken by the other.
+// The (c) handler opens its own transaction on the worker's pool
+// (helpers.withPgClient), sets the tenant locally, inserts the row and
+// commits; graphile-worker then completes the job in a separate statement.
 import { Logger, makeWorkerUtils, run, type Task, type WorkerUtils } from 'graphile-worker';
 import postgres from 'postgres';
 import { NOISY_RUN_PREFIX, TENANT_ROW_INSERT, wallMs, type Kind, type QueueSystem, type RunningWorker, type TenantJob } from './system.js';
