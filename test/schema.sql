@@ -508,10 +508,34 @@ begin
   end if;
 
   if p_event_ids is not null and cardinality(p_event_ids) <= 1000 then
-    return query
-    select r.* from apportion.allocation_rows(
-      v_tenant, v_model.kind, p.lookback, p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share,
-      p.split_channels, p.split_weights, v_direct, p_event_ids, null, null) r;
+    -- (The same call in every branch but for the kind: see above.)
+    case v_model.kind
+      when 'last_touch' then return query select r.* from apportion.allocation_rows(v_tenant, 'last_touch', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'first_touch' then return query select r.* from apportion.allocation_rows(v_tenant, 'first_touch', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'last_non_direct' then return query select r.* from apportion.allocation_rows(v_tenant, 'last_non_direct', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'linear' then return query select r.* from apportion.allocation_rows(v_tenant, 'linear', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'position_based' then return query select r.* from apportion.allocation_rows(v_tenant, 'position_based', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'time_decay' then return query select r.* from apportion.allocation_rows(v_tenant, 'time_decay', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'fixed_split' then return query select r.* from apportion.allocation_rows(v_tenant, 'fixed_split', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      when 'markov' then return query select r.* from apportion.allocation_rows(v_tenant, 'markov', p.lookback,
+        p.fallback_channel, p.half_life_seconds, p.first_share, p.last_share, p.split_channels, p.split_weights,
+        v_direct, p_event_ids, null, null) r;
+      else raise exception 'compute_allocations: no statement for kind %', v_model.kind using errcode = 'XX000';
+    end case;
   elsif p_event_ids is not null then
     return query execute
       'select r.* from apportion.allocation_rows($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, null, null) r'
