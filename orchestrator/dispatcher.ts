@@ -53,6 +53,8 @@ export class Dispatcher {
   /** Called when a statement is abandoned at its deadline (the driver lost it). */
   onAbandoned: (what: string) => void = () => {};
   private sql!: Sql;
+  /** Where inline claims go (see Worker.start). */
+  private inlineSql!: Sql;
   private stopping = false;
   private claimerState: ClaimerState = 'stopped';
   private claimerLoop: Promise<void> = Promise.resolve();
@@ -112,8 +114,10 @@ export class Dispatcher {
     return this.claimCount;
   }
 
-  start(sql: Sql): void {
+  /** Start claiming through `sql`, inline claims through `inlineSql`. */
+  start(sql: Sql, inlineSql: Sql = sql): void {
     this.sql = sql;
+    this.inlineSql = inlineSql;
     this.freeRunnerSlots = this.cfg.concurrency;
     this.claimerLoop = this.claimLoop();
     // The backstop when no notification arrives.
@@ -267,7 +271,7 @@ export class Dispatcher {
     const claimStarted = performance.now();
     try {
       if (inline) {
-        const rows = await this.withDeadline(claimAndRunJobs(this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
+        const rows = await this.withDeadline(claimAndRunJobs(this.inlineSql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
         this.onClaimed(rows, (performance.now() - claimStarted) / 1000);
         claimed = [];
         for (const r of rows) {

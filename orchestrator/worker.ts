@@ -32,6 +32,8 @@ export interface WorkerHealth {
 export class Worker {
   private sql!: Sql;
   private pool?: ReplaceablePool;
+  /** The inline claims' own connection (see start). */
+  private inlinePool?: ReplaceablePool;
   private stopping = false;
   private readonly listener: Listener;
   private readonly dispatcher: Dispatcher;
@@ -68,11 +70,17 @@ export class Worker {
   }
 
   async start(): Promise<void> {
-    this.pool = replaceablePool(this.cfg.databaseUrl, {
-      max: this.cfg.concurrency + 2,
-      prepare: this.cfg.prepare,
-      applicationName: `apportion-worker ${this.cfg.workerId}`,
-    });
+    const connection = { prepare: this.cfg.prepare, applicationName: `apportion-worker ${this.cfg.workerId}` };
+    this.pool = replaceablePool(this.cfg.databaseUrl, { max: this.cfg.concurrency + 2, ...connection });
+    // The idle path (a claim made while every runner is idle, which runs what
+    // it finds) always goes through one connection of its own, so its plans
+    // and caches stay warm in one backend. Through the pool it would take
+    // each connection in turn (postgres.js hands out the longest idle one),
+    // and every one of them would plan the handlers' statements afresh: the
+    // first idle jobs through each took 25-35 ms instead of about 3
+    // (measured). At most one inline claim runs at a time, so it never waits
+    // for this connection.
+    this.inlinePool = replaceablePool(this.cfg.databaseUrl, { max: 1, ...connection });
     this.sql = this.pool.sql;
     try {
       await this.untilConnected(() => checkSchemaVersion(this.sql));
@@ -80,11 +88,11 @@ export class Worker {
       const warning = await checkRuntimeRole(this.sql, this.cfg.allowPrivilegedRole);
       if (warning) this.log.warn({ worker_id: this.cfg.workerId }, warning);
     } catch (err) {
-      await this.sql.end({ timeout: 1 }).catch(() => {});
+      await this.endConnections(1);
       throw err;
     }
     await this.listener.start(this.sql);
-    this.dispatcher.start(this.sql);
+    this.dispatcher.start(this.sql, this.inlinePool.sql);
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');
     this.housekeeping.start(this.sql);
     this.dashboard?.start();
@@ -117,7 +125,12 @@ export class Worker {
   replaceConnections(reason: string): void {
     if (!this.pool || this.stopping) return;
     this.pool.replace();
+    this.inlinePool?.replace();
     this.log.warn({ worker_id: this.cfg.workerId, reason, replacements: this.pool.replacements }, 'replaced the work connections');
+  }
+
+  private async endConnections(timeoutSeconds: number): Promise<void> {
+    await Promise.all([this.sql, this.inlinePool?.sql].map((sql) => sql?.end({ timeout: timeoutSeconds }).catch(() => {})));
   }
 
   /** Readiness: a ping job's round trip through the real queue. */
@@ -161,7 +174,7 @@ export class Worker {
     this.dashboard?.stop();
     const drained = await this.dispatcher.stop(this.cfg.shutdownTimeoutMs);
     await this.listener.stop();
-    await this.sql?.end({ timeout: drained ? 5 : 0 }).catch(() => {});
+    await this.endConnections(drained ? 5 : 0);
     this.log.info({ worker_id: this.cfg.workerId, drained, ...this.dispatcher.jobCounts }, 'stopped');
   }
 }
