@@ -100,8 +100,10 @@ as $$
 #variable_conflict use_column
 declare
   v_expired boolean;
-  v_due boolean;
-  v_queues text[];
+  v_due boolean := false;
+  v_due_now boolean;
+  v_reclaimed boolean := false;
+  v_scheduled_done boolean := false;
   v_ids bigint[] := '{}'::bigint[];
   v_tenants uuid[];
   v_job_queues text[];
@@ -118,28 +120,21 @@ begin
   if p_lease_seconds is null or p_lease_seconds < 1 then
     raise exception 'claim_jobs: lease must be at least 1 second (got %)', p_lease_seconds using errcode = '22023';
   end if;
-  -- One statement (each one counts on an idle worker's path from a job's
-  -- arrival to its handler) reads:
+  -- A claim is one statement when nothing else is due (each statement
+  -- counts on an idle worker's path from a job's arrival to its handler).
+  -- Before it picks, that statement reads:
   -- - whether a lease expired and whether a scheduled job is due (most
-  --   claims find neither);
+  --   claims find neither). If one is, it picks nothing: the expired leases
+  --   are reclaimed, or the due jobs join the claim index, and the claim
+  --   runs again, so they compete for this claim like any other job;
   -- - the queues asked for that have a handler at all: a job of a task
   --   without one is parked when it is queued, but a job running when its
   --   queue lost its last handler comes back (retried, released, its lease
   --   expired) unparked, and must wait too;
-  -- and sets synchronous_commit off for this transaction: a claim lost in a
-  -- crash only leaves its jobs queued, so its commit need not wait for the
-  -- WAL flush.
-  select exists (select from apportion.jobs_live j where j.state = 'running' and j.locked_until < now()),
-         exists (select from apportion.jobs_live j where j.state = 'queued' and j.scheduled and j.run_at <= now()),
-         (select array_agg(distinct t.queue) from apportion.queue_tasks t
-           where t.queue = any (p_queues) and t.handler is not null)
-    into v_expired, v_due, v_queues
-    from set_config('synchronous_commit', 'off', true) as s;
-  if v_expired then
-    perform apportion.reclaim_expired_leases(p_limit);
-  end if;
-
-  for v_try in 1..5 loop
+  -- and it sets synchronous_commit off for this transaction: a claim lost
+  -- in a crash only leaves its jobs queued, so its commit need not wait for
+  -- the WAL flush.
+  for v_try in 1..7 loop
     begin
       -- Scheduled jobs that are due join the claim index first, oldest first.
       if v_due then
@@ -152,10 +147,22 @@ begin
                                       for update skip locked));
       end if;
       -- Lock by ctid, update by ctid: the claim touches only the rows it takes.
-      with picked as (
+      with probe as materialized (
+        select not v_reclaimed and exists (select from apportion.jobs_live j
+                                            where j.state = 'running' and j.locked_until < now()) as expired,
+               not v_due and not v_scheduled_done
+                 and exists (select from apportion.jobs_live j
+                              where j.state = 'queued' and j.scheduled and j.run_at <= now()) as due,
+               (select array_agg(distinct t.queue) from apportion.queue_tasks t
+                 where t.queue = any (p_queues) and t.handler is not null) as queues
+          from set_config('synchronous_commit', 'off', true) as s
+      ),
+      picked as (
         select j.ctid as tid
           from apportion.jobs_live j
-         where j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now() and j.queue = any (v_queues)
+         where (select not p.expired and not p.due from probe p)
+           and j.state = 'queued' and not j.parked and not j.scheduled and j.run_at <= now()
+           and j.queue = any ((select p.queues from probe p)::text[])
          order by j.tenant_id is not null, j.priority, j.run_at, j.id
          limit p_limit
            for update skip locked
@@ -172,17 +179,28 @@ begin
       )
       -- Collected, not returned as they come: rows already returned would
       -- stay in the result if the statement then failed and is retried.
-      select array_agg(c.id), array_agg(c.tenant_id), array_agg(c.queue), array_agg(c.task),
-             array_agg(c.correlation_id), array_agg(c.attempts)
-        into v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts
-        from claimed c;
-      exit;
+      select p.expired, p.due, c.ids, c.tenants, c.queues, c.tasks, c.correlations, c.attempts
+        into v_expired, v_due_now, v_ids, v_tenants, v_job_queues, v_tasks, v_correlations, v_attempts
+        from probe p,
+             (select array_agg(c.id) as ids, array_agg(c.tenant_id) as tenants, array_agg(c.queue) as queues,
+                     array_agg(c.task) as tasks, array_agg(c.correlation_id) as correlations,
+                     array_agg(c.attempts) as attempts
+                from claimed c) c;
     exception when serialization_failure then
       -- A job this statement saw as queued was claimed, run and moved to
       -- jobs_done meanwhile (Postgres cannot follow a row into another
       -- partition). Nothing was claimed; look again.
       v_ids := null;
+      continue;
     end;
+    -- (Each is done once per claim: what comes due meanwhile waits for the next.)
+    v_scheduled_done := v_scheduled_done or v_due;
+    v_due := v_due_now;
+    if v_expired then
+      perform apportion.reclaim_expired_leases(p_limit);
+      v_reclaimed := true;
+    end if;
+    exit when not (v_expired or v_due_now);
   end loop;
 
   return query
