@@ -45,6 +45,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The longest pause between claims woken right after claims that found nothing. */
 const MAX_EMPTY_CLAIM_PAUSE_MS = 50;
 
+/** How long inline claims use the work pool after one failed on their own connection. */
+const INLINE_CONNECTION_RETRY_MS = 30_000;
+
 export class Dispatcher {
   /** Called with every outcome, run by a runner or inline by a claim. */
   onJobOutcome: (o: JobOutcome, job: ClaimedJob) => void = () => {};
@@ -55,6 +58,8 @@ export class Dispatcher {
   private sql!: Sql;
   /** Where inline claims go (see Worker.start). */
   private inlineSql!: Sql;
+  /** When an inline claim last failed on inlineSql (performance.now()). */
+  private inlineSqlFailedAt = -Infinity;
   private stopping = false;
   private claimerState: ClaimerState = 'stopped';
   private claimerLoop: Promise<void> = Promise.resolve();
@@ -269,9 +274,14 @@ export class Dispatcher {
     // The leases start with the claim's transaction: count from before it
     // (an inline claim may have run for a while before its leftovers queue).
     const claimStarted = performance.now();
+    let usedInlineSql = false;
     try {
       if (inline) {
-        const rows = await this.withDeadline(claimAndRunJobs(this.inlineSql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
+        // Its own connection, unless that one failed lately: the server may
+        // refuse it alone (max_connections, a role's connection limit) while
+        // the work pool's connections are open.
+        usedInlineSql = performance.now() - this.inlineSqlFailedAt >= INLINE_CONNECTION_RETRY_MS;
+        const rows = await this.withDeadline(claimAndRunJobs(usedInlineSql ? this.inlineSql : this.sql, this.cfg.workerId, this.cfg.queues, limit, this.cfg.leaseSeconds, this.cfg.inlineRunMax), this.cfg.jobTimeoutMs, 'inline claim and run', null);
         this.onClaimed(rows, (performance.now() - claimStarted) / 1000);
         claimed = [];
         for (const r of rows) {
@@ -290,6 +300,7 @@ export class Dispatcher {
       }
     } catch (err) {
       this.log.error({ err: String(err) }, 'claim failed');
+      if (usedInlineSql && this.inlineSql !== this.sql) this.inlineSqlFailedAt = performance.now();
       return null;
     } finally {
       this.lastClaimEndedAt = performance.now();

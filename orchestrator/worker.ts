@@ -73,14 +73,16 @@ export class Worker {
     const connection = { prepare: this.cfg.prepare, applicationName: `apportion-worker ${this.cfg.workerId}` };
     this.pool = replaceablePool(this.cfg.databaseUrl, { max: this.cfg.concurrency + 2, ...connection });
     // The idle path (a claim made while every runner is idle, which runs what
-    // it finds) always goes through one connection of its own, so its plans
-    // and caches stay warm in one backend. Through the pool it would take
-    // each connection in turn (postgres.js hands out the longest idle one),
-    // and every one of them would plan the handlers' statements afresh: the
-    // first idle jobs through each took 25-35 ms instead of about 3
-    // (measured). At most one inline claim runs at a time, so it never waits
-    // for this connection.
-    this.inlinePool = replaceablePool(this.cfg.databaseUrl, { max: 1, ...connection });
+    // it finds) goes through a connection of its own, so its plans and
+    // caches stay warm in one backend (until the driver recycles the
+    // connection, or a transaction pooler sits in between). Through the pool
+    // it would take each connection in turn (postgres.js hands out the
+    // longest idle one), and every one of them would plan the handlers'
+    // statements afresh: the first idle events through each took 20-65 ms
+    // instead of about 3 (measured). At most one inline claim runs at a
+    // time, so it never waits for this connection; when it fails, inline
+    // claims use the work pool for a while (dispatcher.ts).
+    this.inlinePool = replaceablePool(this.cfg.databaseUrl, { ...connection, max: 1, applicationName: `${connection.applicationName} inline` });
     this.sql = this.pool.sql;
     try {
       await this.untilConnected(() => checkSchemaVersion(this.sql));
@@ -91,6 +93,9 @@ export class Worker {
       await this.endConnections(1);
       throw err;
     }
+    // Opened now rather than by the first job (best effort: if the server
+    // refuses it, inline claims go through the work pool meanwhile).
+    this.inlinePool.sql`select 1`.execute().catch(() => {});
     await this.listener.start(this.sql);
     this.dispatcher.start(this.sql, this.inlinePool.sql);
     this.log.info({ worker_id: this.cfg.workerId, queues: this.cfg.queues, concurrency: this.cfg.concurrency, batch_size: this.cfg.batchSize }, 'worker started');

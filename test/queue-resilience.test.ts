@@ -1,6 +1,7 @@
 // The orchestrator under failure: a killed listener, a SIGKILL mid-batch,
-// two orchestrators at once, a graceful SIGTERM, and a flood of forged
-// notifications. Real processes, a real database, nothing mocked.
+// two orchestrators at once, a graceful SIGTERM, a flood of forged
+// notifications, and the inline claims' connection refused. Real
+// processes, a real database, nothing mocked.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { loginRoleUrl } from '../scripts/lib/roles.js';
@@ -165,6 +166,41 @@ describe('a flood of notifications', () => {
     } finally {
       await flooder.end();
       await worker.end();
+    }
+  });
+});
+
+describe("the inline claims' own connection refused", () => {
+  it('sends them through the work pool meanwhile: a job that arrives while the worker is idle still runs', async () => {
+    const o = await orchestrator({ APPORTION_PING_INTERVAL_MS: '3600000' });
+    await waitFor('readiness', async () => (await o.health('/readyz')).status === 200);
+    await waitFor('the inline connection', async () => {
+      const [r] = await admin`select count(*)::int as n from pg_stat_activity where application_name like 'apportion-worker % inline'`;
+      return r!.n === 1 || undefined;
+    });
+    // Cut it, and let the login open no new connection (as a server at
+    // max_connections would): the work pool keeps the ones it has.
+    const [who] = await admin<{ login: string; n: number }[]>`
+      select usename as login, count(*)::int as n from pg_stat_activity
+       where application_name like 'apportion-worker %' group by usename`;
+    const { login, n } = who!;
+    await admin.unsafe(`alter role ${login} connection limit ${n - 1}`);
+    try {
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'apportion-worker % inline'`;
+      await waitFor('the inline connection gone', async () => {
+        const [r] = await admin`select count(*)::int as n from pg_stat_activity where application_name like 'apportion-worker % inline'`;
+        return r!.n === 0 || undefined;
+      });
+      const [job] = await admin`select apportion.enqueue('housekeeping', 'ping', '{}') as id`;
+      await waitFor('the job to succeed', async () => {
+        const [s] = await admin`select state from apportion.jobs where id = ${job!.id}`;
+        return s?.state === 'succeeded' || undefined;
+      }, 10_000);
+      // (The first inline claim after the cut finds its connection closed.)
+      expect(o.logs.some((l) => l.msg === 'claim failed' && /CONNECTION_CLOSED|too many connections/.test(String(l.err)))).toBe(true);
+      expect((await o.health('/readyz')).status).toBe(200);
+    } finally {
+      await admin.unsafe(`alter role ${login} connection limit -1`);
     }
   });
 });
