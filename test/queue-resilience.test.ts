@@ -172,25 +172,25 @@ describe('a flood of notifications', () => {
 
 describe("the inline claims' own connection refused", () => {
   it('sends them through the work pool meanwhile: a job that arrives while the worker is idle still runs', async () => {
-    const o = await orchestrator({ APPORTION_PING_INTERVAL_MS: '3600000' });
+    // A login of its own: the connection limit below is the role's, cluster-wide.
+    const login = 'inline_refused_test_login';
+    const o = await startOrchestrator(await loginRoleUrl(db.url, 'apportion_worker', login, 'test-only-inline'), { APPORTION_PING_INTERVAL_MS: '3600000' });
+    running.push(o);
     await waitFor('readiness', async () => (await o.health('/readyz')).status === 200);
-    await waitFor('the inline connection', async () => {
-      const [r] = await admin`select count(*)::int as n from pg_stat_activity where application_name like 'apportion-worker % inline'`;
-      return r!.n === 1 || undefined;
-    });
+    const connections = async (inline: boolean) => {
+      const [r] = await admin<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+         where usename = ${login} and application_name like ${inline ? 'apportion-worker % inline' : 'apportion-worker %'}`;
+      return r!.n;
+    };
+    await waitFor('the inline connection', async () => (await connections(true)) === 1 || undefined);
     // Cut it, and let the login open no new connection (as a server at
     // max_connections would): the work pool keeps the ones it has.
-    const [who] = await admin<{ login: string; n: number }[]>`
-      select usename as login, count(*)::int as n from pg_stat_activity
-       where application_name like 'apportion-worker %' group by usename`;
-    const { login, n } = who!;
-    await admin.unsafe(`alter role ${login} connection limit ${n - 1}`);
+    await admin.unsafe(`alter role ${login} connection limit ${(await connections(false)) - 1}`);
     try {
-      await admin`select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'apportion-worker % inline'`;
-      await waitFor('the inline connection gone', async () => {
-        const [r] = await admin`select count(*)::int as n from pg_stat_activity where application_name like 'apportion-worker % inline'`;
-        return r!.n === 0 || undefined;
-      });
+      await admin`select pg_terminate_backend(pid) from pg_stat_activity
+                   where usename = ${login} and application_name like 'apportion-worker % inline'`;
+      await waitFor('the inline connection gone', async () => (await connections(true)) === 0 || undefined);
       const [job] = await admin`select apportion.enqueue('housekeeping', 'ping', '{}') as id`;
       await waitFor('the job to succeed', async () => {
         const [s] = await admin`select state from apportion.jobs where id = ${job!.id}`;
